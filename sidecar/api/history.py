@@ -1,0 +1,73 @@
+"""History transports: the source list, pages of held lines, and a plain-text download."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from sidecar.api.params import SourceParam, get_hub, line_filter, select_sources
+
+router = APIRouter()
+MAX_PAGE = 10_000
+
+
+@router.get("/api/sources", summary="Sources followed, with their state and counters")
+async def list_sources(request: Request) -> dict:
+    return {"sources": [record.to_json() for record in get_hub(request).sources.values()]}
+
+
+@router.get("/api/lines", summary="A page of held lines, before or after an id")
+async def lines_page(
+    request: Request,
+    source: list[str] | None = SourceParam,
+    before: int | None = Query(None, ge=0, description="Newest lines older than this id."),
+    after: int | None = Query(None, ge=0, description="Oldest lines newer than this id."),
+    limit: int = Query(500, ge=1, le=MAX_PAGE),
+    grep: str | None = Query(None),
+    level: str | None = Query(None),
+) -> dict:
+    if before is not None and after is not None:
+        raise HTTPException(400, "give before or after, not both")
+    hub = get_hub(request)
+    keep = line_filter(grep, level)
+    picked = hub.lines(
+        select_sources(hub, source),
+        before_id=before,
+        after_id=after,
+        keep=None if keep.keeps_all else keep,
+        limit=limit + 1,
+        newest=after is None,
+    )
+    more = len(picked) > limit
+    if more:
+        picked = picked[1:] if after is None else picked[:-1]
+    return {"lines": [line.to_json() for line in picked], "more": more}
+
+
+@router.get("/api/download", summary="Held lines as text/plain")
+async def download(
+    request: Request,
+    source: list[str] | None = SourceParam,
+    grep: str | None = Query(None),
+    level: str | None = Query(None),
+) -> StreamingResponse:
+    hub = get_hub(request)
+    sources = select_sources(hub, source)
+    keep = line_filter(grep, level)
+    picked = hub.lines(sources, keep=None if keep.keeps_all else keep)
+    prefix = len(sources) > 1
+
+    def body() -> Iterator[bytes]:
+        for start in range(0, len(picked), 1000):
+            chunk = picked[start : start + 1000]
+            text = "".join((f"[{line.source}] " if prefix else "") + line.text + "\n" for line in chunk)
+            yield text.encode("utf-8", errors="replace")
+
+    name = sources[0] if len(sources) == 1 else "logs"
+    return StreamingResponse(
+        body(),
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.log"'},
+    )

@@ -1,0 +1,177 @@
+"""GET /api/stream: the live stream over Server-Sent Events.
+
+The handler is one loop: backfill from the hub, then whatever the subscription yields.
+sse-starlette owns the wire: keep-alive pings, the send timeout for stuck clients,
+disconnects and shutdown. Lines are encoded once per batch and shared among clients that
+see the batch unfiltered.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
+
+from sidecar.api.params import SourceParam, get_hub, line_filter, parse_event_id, select_sources, since_timestamp
+from sidecar.filters import LineFilter
+from sidecar.hub import Batch, Gap, Hub, SourceChange, Subscription
+from sidecar.lines import LogLine
+from sidecar.ops.metrics import Metrics
+
+router = APIRouter()
+BACKFILL_CHUNK = 2000
+Format = Literal["json", "text"]
+
+
+@router.get("/api/stream", summary="Live lines as Server-Sent Events")
+async def stream(
+    request: Request,
+    source: list[str] | None = SourceParam,
+    tail: int = Query(100, ge=0, le=10_000_000, description="Lines of backfill before live lines."),
+    since: datetime | None = Query(None, description="Backfill only lines at or after this RFC 3339 time."),
+    grep: str | None = Query(None, description="RE2 regular expression; only matching lines are sent."),
+    level: str | None = Query(None, description="Minimum level: trace, debug, info, warn, error, fatal."),
+    format: Format = Query("json", description="json: `lines` events with batches; text: one data line per line."),
+    last_event_id: str | None = Query(None, description="Resume after this id (same as the Last-Event-ID header)."),
+    last_event_id_header: str | None = Header(None, alias="Last-Event-ID"),
+) -> EventSourceResponse:
+    hub = get_hub(request)
+    settings = request.app.state.settings
+    metrics: Metrics = request.app.state.metrics
+    sources = select_sources(hub, source)
+    keep = line_filter(grep, level)
+    since_ts = since_timestamp(since)
+    resume_id = parse_event_id(last_event_id_header or last_event_id)
+    streams: StreamCount = request.app.state.streams
+    if streams.active >= settings.max_streams:
+        metrics.rejected_streams.inc()
+        raise HTTPException(429, f"too many streams (limit {settings.max_streams})", headers={"Retry-After": "5"})
+
+    # Subscribing and reading the backfill happen with no await in between, so the live
+    # queue starts exactly where the backfill ends.
+    subscription = hub.subscribe(frozenset(sources) if source else None)
+    if resume_id is not None:
+        opening, backfill = _resume(hub, sources, resume_id, keep)
+    else:
+        opening, backfill = [], hub.lines(sources, keep=_keep(keep, since_ts), limit=tail) if tail else []
+    lease = StreamLease(hub, subscription, streams, metrics)
+    return EventSourceResponse(
+        _events(subscription, metrics, opening, backfill, keep, format, lease),
+        ping=settings.keepalive,
+        send_timeout=settings.send_timeout,
+        headers={"Cache-Control": "no-cache, no-transform"},
+        background=BackgroundTask(lease.release),
+        shutdown_event=lease,  # type: ignore[arg-type]  # sse-starlette only calls .set()
+        shutdown_grace_period=1.0,
+    )
+
+
+class StreamCount:
+    """Streams open now; checked against the cap before a new one starts."""
+
+    def __init__(self) -> None:
+        self.active = 0
+
+
+class StreamLease:
+    """One open stream's hold on the hub and the stream count, released exactly once.
+
+    Released from the generator's `finally` and from the response's background task, since
+    either can be skipped (a generator never started; a send that timed out)."""
+
+    def __init__(self, hub: Hub, subscription: Subscription, streams: StreamCount, metrics: Metrics) -> None:
+        self.hub, self.subscription, self.streams, self.metrics = hub, subscription, streams, metrics
+        streams.active += 1
+        metrics.active_streams.inc()
+        self.released = False
+
+    def set(self) -> None:
+        """Server shutdown (called by sse-starlette): end the stream cleanly."""
+        self.subscription.close()
+
+    async def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.hub.unsubscribe(self.subscription)
+            self.streams.active -= 1
+            self.metrics.active_streams.dec()
+
+
+def _resume(hub: Hub, sources: list[str], resume_id: int, keep: LineFilter) -> tuple[list[Gap], list[LogLine]]:
+    gaps = hub.resume_gaps(sources, resume_id)
+    if any(gap.reason == "restart" for gap in gaps):
+        return gaps, []  # ids of an earlier run: what this client already has is unknown
+    return gaps, hub.lines(sources, after_id=resume_id, keep=_keep(keep, None), newest=False)
+
+
+async def _events(
+    subscription: Subscription,
+    metrics: Metrics,
+    opening: list[Gap],
+    backfill: list[LogLine],
+    keep: LineFilter,
+    fmt: Format,
+    lease: StreamLease,
+) -> AsyncIterator[bytes]:
+    sent = metrics.lines_sent.labels(fmt)
+    try:
+        for gap in opening:
+            metrics.gaps.labels(gap.reason).inc()
+            yield encode_event(gap, fmt)
+        for start in range(0, len(backfill), BACKFILL_CHUNK):
+            chunk = backfill[start : start + BACKFILL_CHUNK]
+            sent.inc(len(chunk))
+            yield encode_lines(chunk, fmt)
+        while not subscription.closed:
+            for event in await subscription.next_events():
+                if isinstance(event, Batch):
+                    frame = _batch_frame(event, keep, fmt)
+                    if frame is None:
+                        continue
+                    metrics.delivery_lag.observe(time.monotonic() - event.created)
+                    sent.inc(len(event.lines))
+                    yield frame
+                else:
+                    yield encode_event(event, fmt)
+    finally:
+        await lease.release()
+
+
+def _keep(keep: LineFilter, since_ts: float | None):
+    if since_ts is None:
+        return None if keep.keeps_all else keep
+    return lambda line: line.time >= since_ts and keep(line)
+
+
+def _batch_frame(batch: Batch, keep: LineFilter, fmt: Format) -> bytes | None:
+    if keep.keeps_all:
+        return batch.encoded(fmt, lambda lines: encode_lines(lines, fmt))
+    lines = [line for line in batch.lines if keep(line)]
+    return encode_lines(lines, fmt) if lines else None
+
+
+def encode_lines(lines: list[LogLine], fmt: Format) -> bytes:
+    if fmt == "json":
+        data = json.dumps({"lines": [line.to_json() for line in lines]}, ensure_ascii=False, separators=(",", ":"))
+        return ServerSentEvent(data, event="lines", id=str(lines[-1].id)).encode()
+    # Plain mode: one unnamed event per line so `EventSource.onmessage` and `curl -N` work.
+    # A CR or LF inside a line would be read as a line break by SSE parsers: show it escaped.
+    return b"".join(ServerSentEvent(_one_line(line.text), id=str(line.id)).encode() for line in lines)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n") if "\r" in text or "\n" in text else text
+
+
+def encode_event(event: Gap | SourceChange, fmt: Format) -> bytes:
+    name = "gap" if isinstance(event, Gap) else "source"
+    data = json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":"))
+    if fmt == "text":
+        return ServerSentEvent(comment=f"{name} {data}").encode()
+    return ServerSentEvent(data, event=name, id=str(event.id)).encode()

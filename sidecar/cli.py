@@ -1,0 +1,113 @@
+"""`log-sidecar serve` (the container's entrypoint) and `log-sidecar demo` (no cluster needed)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+
+from sidecar.config import Settings
+
+USAGE = """usage: log-sidecar {serve,demo} [options]
+
+  serve   follow the configured sources and serve the viewer, stream and metrics
+          (every option is also an env var: --buffer-lines = LOG_SIDECAR_BUFFER_LINES)
+  demo    write realistic demo logs into a temp folder and serve them on 127.0.0.1
+
+  log-sidecar serve --help   lists every option
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command == "serve":
+        return serve(rest)
+    if command == "demo":
+        return demo(rest)
+    print(f"log-sidecar: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+def load_settings(cli_args: list[str], **overrides: object) -> Settings | None:
+    """Settings from env and flags; a bad value prints one clear line per problem."""
+    try:
+        return Settings(_cli_parse_args=cli_args, **overrides)
+    except ValidationError as error:
+        print("log-sidecar: invalid configuration:", file=sys.stderr)
+        for item in error.errors():
+            name = "_".join(str(part) for part in item.get("loc", ()))
+            where = f"LOG_SIDECAR_{name.upper()} / --{name.replace('_', '-')}: " if name else ""
+            print(f"  {where}{item.get('msg')} (got {item.get('input')!r})" if name else f"  {item.get('msg')}",
+                  file=sys.stderr)
+        return None
+
+
+def serve(cli_args: list[str], jobs: list[Callable[[], object]] | None = None, **overrides: object) -> int:
+    settings = load_settings(cli_args, **overrides)
+    if settings is None:
+        return 2
+    configure_logging(settings.log_level)
+    from sidecar.app import build_app
+
+    try:
+        app = build_app(settings, jobs)
+    except (ValueError, OSError) as error:  # e.g. no Kubernetes credentials for the pod source
+        print(f"log-sidecar: cannot start: {error}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,  # our own access log keeps probes and tokens out
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+        proxy_headers=True,
+    )
+    return 0
+
+
+def demo(cli_args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="log-sidecar demo", description="Serve generated demo logs on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
+    parser.add_argument("--dir", type=Path, default=None, help="folder for the demo logs (default: a temp folder)")
+    parser.add_argument("--rate", type=float, default=20.0, help="demo lines per second (default 20)")
+    options = parser.parse_args(cli_args)
+    from sidecar.demo import DemoWriter
+
+    port = options.port or free_port()
+    folder = options.dir or Path(tempfile.mkdtemp(prefix="log-sidecar-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = DemoWriter(folder, options.rate)
+    writer.prime()
+    print(f"log-sidecar demo: writing logs to {folder}", flush=True)
+    print(f"log-sidecar demo: open http://127.0.0.1:{port}/  (Ctrl+C to stop)", flush=True)
+    print(f"log-sidecar demo: or try  curl -N 'http://127.0.0.1:{port}/api/stream?format=text'", flush=True)
+    return serve([], jobs=[writer.run], host="127.0.0.1", port=port, files=[str(folder / "*.log")], auth="none")
+
+
+def free_port() -> int:
+    """A free port to print in the demo's URL before the server binds it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("uvicorn.error").setLevel(level.upper())

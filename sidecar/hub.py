@@ -1,0 +1,358 @@
+"""The hub: one ring buffer per source, ordered event ids, and fan-out to subscribers.
+
+Sources call `publish`/`announce`; transports call `subscribe`/`lines`. Neither side knows
+the other. Everything here runs on the event loop thread and never awaits while holding
+state, so there are no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sidecar.lines import LogLine, detect_level
+from sidecar.ops.metrics import Metrics
+
+# A line costs its text plus the Python objects around it; counted so the byte bound is honest.
+LINE_OVERHEAD_BYTES = 120
+# How many evicted runs of ids a source remembers to tell a resuming client exactly what it missed.
+EVICTED_RUNS_KEPT = 100_000
+
+
+class Batch:
+    """Lines one source published together. Transports cache their encoding of it here, so
+    a batch is encoded once however many clients receive it."""
+
+    __slots__ = ("source", "lines", "created", "_encoded")
+
+    def __init__(self, source: str, lines: list[LogLine]) -> None:
+        self.source = source
+        self.lines = lines
+        self.created = time.monotonic()
+        self._encoded: dict[str, bytes] = {}
+
+    @property
+    def last_id(self) -> int:
+        return self.lines[-1].id
+
+    def encoded(self, key: str, encode: Callable[[list[LogLine]], bytes]) -> bytes:
+        frame = self._encoded.get(key)
+        if frame is None:
+            frame = self._encoded[key] = encode(self.lines)
+        return frame
+
+
+@dataclass(slots=True)
+class Gap:
+    """Lines a subscriber will not receive. `missed` is None when the count is unknown."""
+
+    source: str | None
+    missed: int | None
+    reason: str  # "slow-client", "evicted", "restart"
+    id: int  # resume point: the last id covered by the gap
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "missed": self.missed, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class SourceChange:
+    """Something happened to a source: added, rotated, truncated, removed, reconnected, error, ..."""
+
+    source: str
+    change: str
+    detail: dict[str, Any]
+    id: int
+    time: float
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "change": self.change, "time": self.time, **self.detail}
+
+
+Event = Batch | Gap | SourceChange
+
+
+@dataclass
+class SourceRecord:
+    """What the hub knows of one source, shown by /api/sources and used by /readyz."""
+
+    id: str
+    kind: str  # "file" or "pod"
+    target: str  # path, or namespace/pod/container
+    state: str = "starting"
+    error: str | None = None
+    lines_seen: int = 0
+    bytes_seen: int = 0
+    buffer: RingBuffer = field(default=None)  # type: ignore[assignment]
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "target": self.target,
+            "state": self.state,
+            "error": self.error,
+            "lines_seen": self.lines_seen,
+            "bytes_seen": self.bytes_seen,
+            "lines_held": len(self.buffer),
+            "bytes_held": self.buffer.bytes,
+            "first_id": self.buffer.first_id,
+            "last_id": self.buffer.last_id,
+        }
+
+
+class RingBuffer:
+    """Recent lines of one source, bounded by line count and by bytes."""
+
+    def __init__(self, max_lines: int, max_bytes: int) -> None:
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._lines: deque[LogLine] = deque()
+        # Runs of consecutive evicted ids: (first_id, last_id). Ids are global, so a run
+        # breaks wherever another source's lines sit in between.
+        self._evicted: deque[list[int]] = deque(maxlen=EVICTED_RUNS_KEPT)
+        self.evicted_total = 0
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    @property
+    def first_id(self) -> int | None:
+        return self._lines[0].id if self._lines else None
+
+    @property
+    def last_id(self) -> int | None:
+        return self._lines[-1].id if self._lines else None
+
+    def extend(self, lines: list[LogLine]) -> int:
+        """Append lines, evict the oldest past either bound; returns how many were evicted."""
+        for line in lines:
+            self._lines.append(line)
+            self.bytes += len(line.text) + LINE_OVERHEAD_BYTES
+        evicted = 0
+        while self._lines and (len(self._lines) > self.max_lines or self.bytes > self.max_bytes):
+            old = self._lines.popleft()
+            self.bytes -= len(old.text) + LINE_OVERHEAD_BYTES
+            evicted += 1
+            if self._evicted and self._evicted[-1][1] + 1 == old.id:
+                self._evicted[-1][1] = old.id
+            else:
+                self._evicted.append([old.id, old.id])
+        self.evicted_total += evicted
+        return evicted
+
+    def missed_after(self, after_id: int) -> int:
+        """How many evicted lines had an id above `after_id` (a lower bound past the kept runs)."""
+        missed = 0
+        for first, last in reversed(self._evicted):
+            if last <= after_id:
+                break
+            missed += last - max(first, after_id + 1) + 1
+        return missed
+
+    def newest_first(self) -> Iterator[LogLine]:
+        return reversed(self._lines)
+
+    def oldest_first(self) -> Iterator[LogLine]:
+        return iter(self._lines)
+
+
+class Subscription:
+    """One client's queue. Bounded: past `max_pending` lines it drops and records a Gap."""
+
+    def __init__(self, sources: frozenset[str] | None, max_pending: int, metrics: Metrics) -> None:
+        self.sources = sources
+        self.max_pending = max_pending
+        self.metrics = metrics
+        self.pending_lines = 0
+        self._queue: deque[Event] = deque()
+        self._wakeup = asyncio.Event()
+        self.closed = False
+
+    def wants(self, source: str) -> bool:
+        return self.sources is None or source in self.sources
+
+    def offer(self, event: Event) -> None:
+        if isinstance(event, Batch):
+            count = len(event.lines)
+            # An empty queue always takes the batch, so a batch larger than the bound still flows.
+            if self.pending_lines and self.pending_lines + count > self.max_pending:
+                self._record_drop(event)
+                return
+            self.pending_lines += count
+        self._queue.append(event)
+        self._wakeup.set()
+
+    def _record_drop(self, batch: Batch) -> None:
+        self.metrics.lines_dropped.labels(batch.source).inc(len(batch.lines))
+        tail = self._queue[-1] if self._queue else None
+        if isinstance(tail, Gap) and tail.reason == "slow-client" and tail.source == batch.source:
+            tail.missed = (tail.missed or 0) + len(batch.lines)
+            tail.id = batch.last_id
+        else:
+            self.metrics.gaps.labels("slow-client").inc()
+            self._queue.append(Gap(batch.source, len(batch.lines), "slow-client", batch.last_id))
+        self._wakeup.set()
+
+    def close(self) -> None:
+        """Ends the subscription: `next_events` returns what is left, then nothing."""
+        self.closed = True
+        self._wakeup.set()
+
+    async def next_events(self) -> list[Event]:
+        """Everything queued, waiting until there is something (or the subscription closes)."""
+        while not self._queue and not self.closed:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        events = list(self._queue)
+        self._queue.clear()
+        self.pending_lines = 0
+        return events
+
+
+class Hub:
+    def __init__(self, metrics: Metrics, max_lines: int, max_bytes: int, max_pending: int) -> None:
+        self.metrics = metrics
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self.max_pending = max_pending
+        self.sources: dict[str, SourceRecord] = {}
+        self._subscribers: set[Subscription] = set()
+        # Ids are microseconds since the epoch, strictly increasing: ordered, and ids of an
+        # earlier run of the process stay below this run's, so a resume across a restart is seen.
+        self.first_id = self._now_id()
+        self.last_id = self.first_id
+
+    @staticmethod
+    def _now_id() -> int:
+        return time.time_ns() // 1000
+
+    def _next_id(self) -> int:
+        self.last_id = max(self.last_id + 1, self._now_id())
+        return self.last_id
+
+    # --- the sources' side ---
+
+    def add_source(self, source_id: str, kind: str, target: str) -> SourceRecord:
+        record = self.sources.get(source_id)
+        if record is None:
+            record = SourceRecord(source_id, kind, target, buffer=RingBuffer(self.max_lines, self.max_bytes))
+            self.sources[source_id] = record
+            self.announce(source_id, "added", kind=kind, target=target)
+        return record
+
+    def set_state(self, source_id: str, state: str, error: str | None = None) -> None:
+        record = self.sources[source_id]
+        record.state, record.error = state, error
+
+    def publish(self, source_id: str, lines: list[LogLine]) -> None:
+        """Number the lines, keep them, and hand them to every interested subscriber."""
+        if not lines:
+            return
+        record = self.sources[source_id]
+        for line in lines:
+            line.id = self._next_id()
+            if line.level is None:
+                line.level = detect_level(line.text)
+        evicted = record.buffer.extend(lines)
+        record.lines_seen += len(lines)
+        self.metrics.lines_read.labels(source_id).inc(len(lines))
+        if evicted:
+            self.metrics.lines_evicted.labels(source_id).inc(evicted)
+        batch = Batch(source_id, lines)
+        for subscriber in self._subscribers:
+            if subscriber.wants(source_id):
+                subscriber.offer(batch)
+
+    def record_bytes(self, source_id: str, count: int) -> None:
+        self.sources[source_id].bytes_seen += count
+        self.metrics.bytes_read.labels(source_id).inc(count)
+
+    def announce(self, source_id: str, change: str, **detail: Any) -> None:
+        event = SourceChange(source_id, change, detail, self.last_id, time.time())
+        if change in ("rotated", "truncated"):
+            self.metrics.rotations.labels(source_id, change).inc()
+        for subscriber in self._subscribers:
+            if subscriber.wants(source_id):
+                subscriber.offer(event)
+
+    # --- the transports' side ---
+
+    def subscribe(self, sources: frozenset[str] | None) -> Subscription:
+        subscription = Subscription(sources, self.max_pending, self.metrics)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscription.close()
+        self._subscribers.discard(subscription)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def resume_gaps(self, sources: Iterable[str], after_id: int) -> list[Gap]:
+        """What a client resuming after `after_id` can no longer get."""
+        if after_id < self.first_id or after_id > self.last_id:
+            return [Gap(None, None, "restart", self.last_id)]
+        gaps = []
+        for source_id in sources:
+            missed = self.sources[source_id].buffer.missed_after(after_id)
+            if missed:
+                gaps.append(Gap(source_id, missed, "evicted", after_id))
+        return gaps
+
+    def lines(
+        self,
+        sources: Iterable[str],
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        keep: Callable[[LogLine], bool] | None = None,
+        limit: int | None = None,
+        newest: bool = True,
+    ) -> list[LogLine]:
+        """Held lines of `sources` in id order, between the bounds, at most `limit` of them.
+
+        `newest=True` keeps the newest `limit` lines (a tail); False keeps the oldest (paging
+        forward). Buffers are merged lazily, so a small limit reads only what it returns.
+        """
+        buffers = [self.sources[s].buffer for s in sources if s in self.sources]
+        if newest:
+            merged = heapq.merge(*(b.newest_first() for b in buffers), key=lambda line: -line.id)
+        else:
+            merged = heapq.merge(*(b.oldest_first() for b in buffers), key=lambda line: line.id)
+        picked: list[LogLine] = []
+        for line in merged:
+            if before_id is not None and line.id >= before_id:
+                if newest:
+                    continue
+                break
+            if after_id is not None and line.id <= after_id:
+                if newest:
+                    break
+                continue
+            if keep is not None and not keep(line):
+                continue
+            picked.append(line)
+            if limit is not None and len(picked) >= limit:
+                break
+        if newest:
+            picked.reverse()
+        return picked
+
+    def readiness(self) -> str | None:
+        """None when at least one source is healthy, else why not."""
+        if not self.sources:
+            return "no source found yet"
+        if any(record.state in ("following", "idle") for record in self.sources.values()):
+            return None
+        problems = "; ".join(f"{r.id}: {r.state}{' (' + r.error + ')' if r.error else ''}" for r in self.sources.values())
+        return f"no readable source: {problems}"
+

@@ -1,0 +1,152 @@
+"""Authentication: none, bearer token or basic auth, plus a short-lived session cookie.
+
+The cookie exists because `EventSource` cannot send an Authorization header: the viewer
+posts the credentials once to /api/login and the browser then carries an HttpOnly,
+SameSite=Strict cookie, so the long-lived secret never sits in a URL or in page storage.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from http.cookies import SimpleCookie
+
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sidecar.config import Settings
+
+COOKIE_NAME = "log_sidecar_session"
+SESSION_SECONDS = 3600
+# Paths that never need credentials: probes, and the viewer's static shell (it holds no log data).
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/api/auth", "/api/login", "/favicon.ico"})
+OPEN_PREFIXES = ("/static/",)
+
+
+class Authenticator:
+    """Checks credentials for one auth mode; built once at start from the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.mode = settings.auth
+        self.username = settings.auth_username
+        secret = settings.secret()
+        self._secret = secret.encode() if secret else b""
+        # Derived from the secret: sessions survive a restart and die when the secret changes.
+        self._cookie_key = hmac.new(self._secret, b"log-sidecar session v1", hashlib.sha256).digest()
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "none"
+
+    def check_header(self, authorization: str | None) -> bool:
+        if not authorization or " " not in authorization:
+            return False
+        scheme, _, value = authorization.partition(" ")
+        scheme = scheme.lower()
+        if self.mode == "bearer" and scheme == "bearer":
+            return self.check_token(value.strip())
+        if self.mode == "basic" and scheme == "basic":
+            try:
+                user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return False
+            user_ok = hmac.compare_digest(user.encode(), self.username.encode())
+            return user_ok & hmac.compare_digest(password.encode(), self._secret)
+        return False
+
+    def check_token(self, token: str) -> bool:
+        return self.mode == "bearer" and hmac.compare_digest(token.encode(), self._secret)
+
+    def make_session(self, now: float | None = None) -> str:
+        expires = int((now or time.time()) + SESSION_SECONDS)
+        return f"{expires}.{self._sign(expires)}"
+
+    def session_expiry(self, cookie: str | None) -> int | None:
+        """The expiry of a valid, unexpired session cookie, else None."""
+        if not cookie or "." not in cookie:
+            return None
+        expires_text, _, signature = cookie.partition(".")
+        if not expires_text.isdigit() or not hmac.compare_digest(signature, self._sign(int(expires_text))):
+            return None
+        expires = int(expires_text)
+        return expires if expires > time.time() else None
+
+    def _sign(self, expires: int) -> str:
+        return hmac.new(self._cookie_key, str(expires).encode(), hashlib.sha256).hexdigest()
+
+    def challenge(self) -> str:
+        return 'Basic realm="log-sidecar"' if self.mode == "basic" else 'Bearer realm="log-sidecar"'
+
+
+def session_cookie_header(value: str, secure: bool, max_age: int = SESSION_SECONDS) -> str:
+    cookie = SimpleCookie()
+    cookie[COOKIE_NAME] = value
+    morsel = cookie[COOKIE_NAME]
+    morsel["httponly"] = True
+    morsel["samesite"] = "Strict"
+    morsel["path"] = "/"
+    morsel["max-age"] = max_age
+    if secure:
+        morsel["secure"] = True
+    return morsel.OutputString()
+
+
+def is_https(conn: HTTPConnection) -> bool:
+    return conn.url.scheme == "https" or conn.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https"
+
+
+class AuthMiddleware:
+    """Rejects unauthenticated requests to protected paths with 401; refreshes sliding sessions."""
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator, protect_metrics: bool) -> None:
+        self.app = app
+        self.auth = authenticator
+        self.protect_metrics = protect_metrics
+
+    def _is_open(self, path: str) -> bool:
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+            return True
+        return path.rstrip("/") == "/metrics" and not self.protect_metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.auth.enabled or self._is_open(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        conn = HTTPConnection(scope)
+        if self.auth.check_header(conn.headers.get("authorization")):
+            await self.app(scope, receive, send)
+            return
+        token = conn.query_params.get("access_token")
+        if token is not None and self.auth.check_token(token):
+            await self.app(scope, receive, send)
+            return
+        expires = self.auth.session_expiry(conn.cookies.get(COOKIE_NAME))
+        if expires is None:
+            await self._deny(conn, scope, receive, send)
+            return
+        if expires - time.time() < SESSION_SECONDS / 2:
+            send = self._refreshing(send, is_https(conn))
+        await self.app(scope, receive, send)
+
+    def _refreshing(self, send: Send, secure: bool) -> Send:
+        cookie = session_cookie_header(self.auth.make_session(), secure)
+
+        async def wrapped(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"set-cookie", cookie.encode("latin-1"))]
+            await send(message)
+
+        return wrapped
+
+    async def _deny(self, conn: HTTPConnection, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {}
+        # The viewer marks its own requests, so a browser does not pop up its basic-auth dialog
+        # over the viewer's login form.
+        if conn.headers.get("x-requested-with") != "log-sidecar-viewer":
+            headers["WWW-Authenticate"] = self.auth.challenge()
+        response: Response = JSONResponse({"detail": "authentication required"}, status_code=401, headers=headers)
+        await response(scope, receive, send)

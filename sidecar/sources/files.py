@@ -1,0 +1,751 @@
+"""File source: follow the log files that match the configured glob patterns, one reader each.
+
+How changes are seen: inotify on the directories that can hold matching files, with no
+debounce, so a write is read within a loop turn; plus a poll every `poll_interval` that globs
+again and stats every file, because inotify misses rotations under load and says nothing when
+an open file is deleted. `watch=poll` uses the poll alone; `watch=auto` falls back to it with a
+warning when inotify cannot be set up; `watch=inotify` refuses to start without it.
+
+What holds for each file (DESIGN.md section 4):
+- A file present at start is read from its last `start_bytes`, from the next line start;
+  a file that appears later is read whole.
+- Rename rotation (another inode at the path): the old file is read to its end before the new
+  one is read from 0, and stays open `rotate_wait` seconds for late writes, read first on every
+  wake-up.
+- Truncation (copytruncate): a size below our offset, or a change in the 32 bytes just before it
+  (truncated and refilled past the old offset between two looks), restarts at 0.
+- Deletion: the open file is drained, then announced `removed` after `rotate_wait`; a path that
+  comes back is followed again from 0.
+- A last line without newline is held until its newline, or sent as is after `partial_flush`
+  idle seconds. A line over `max_line_bytes` is cut there and marked; the rest up to its newline
+  is skipped without being buffered, so memory stays bounded whatever a file holds.
+- Invalid UTF-8 becomes U+FFFD; NUL bytes stay in the text (the JSON encoder escapes them).
+
+Paths and symlinks: only paths returned by globbing the configured patterns are opened, and
+only regular files; the check is made on the open descriptor (opened non-blocking), so a FIFO or
+device put in place of a log is refused without hanging. A symlink is followed when the glob
+returns it, i.e. when its own name matches a pattern (Kubernetes' /var/log/containers/*.log are
+symlinks): point patterns at directories whose writers you trust with that. Nothing from a
+request reaches this module; clients address sources by id only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import glob
+import logging
+import os
+import re
+import stat
+import time
+from collections.abc import Callable, Iterable
+from fnmatch import fnmatchcase
+
+from sidecar.config import Settings
+from sidecar.hub import Hub
+from sidecar.lines import LogLine
+
+try:  # Linux only; elsewhere the source polls.
+    from inotify_simple import Event, INotify
+    from inotify_simple import flags as inotify_flags
+except ImportError:  # pragma: no cover - non-Linux
+    Event = tuple  # type: ignore[assignment,misc]
+    INotify = None  # type: ignore[assignment,misc]
+    inotify_flags = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
+
+# One read. Big enough for throughput (one hub batch per chunk), small enough that handling
+# one chunk keeps the event loop busy for a few milliseconds at most.
+CHUNK_BYTES = 256 * 1024
+# Bytes before the offset compared on every look, to catch truncate-then-refill.
+FINGERPRINT_BYTES = 32
+MAX_ID_LENGTH = 128
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_GLOB_MAGIC = re.compile(r"[*?[]")
+
+
+# --- lines ---
+
+
+class LineSplitter:
+    """Bytes of one file in, LogLines out: holds the partial last line, cuts over-long ones."""
+
+    def __init__(self, source_id: str, max_line_bytes: int) -> None:
+        self.source_id = source_id
+        self.limit = max_line_bytes
+        self.partial = b""
+        # Inside a line already cut (or before the first line start): skip up to its newline.
+        self.skipping = False
+        # The held partial was sent on its own: its newline, when it comes, ends no new line.
+        self.flushed = False
+        self.truncated = 0  # lines cut since the caller last read and reset this
+
+    def feed(self, data: bytes, now: float) -> list[LogLine]:
+        """The complete lines `data` finishes; the unfinished rest is held."""
+        if self.flushed:
+            self.flushed = False
+            if data.startswith(b"\n"):
+                data = data[1:]
+            elif data.startswith(b"\r\n"):
+                data = data[2:]
+        if self.skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return []
+            data = data[newline + 1 :]
+            self.skipping = False
+        last = data.rfind(b"\n")
+        if last < 0:
+            return self._hold(data, now)
+        head = self.partial + data[:last] if self.partial else data[:last]
+        self.partial = b""
+        lines = self._split(head, now)
+        lines.extend(self._hold(data[last + 1 :], now))
+        return lines
+
+    def flush(self, now: float) -> LogLine | None:
+        """The held partial line as a line of its own (idle too long, or its file is closing)."""
+        if not self.partial:
+            return None
+        text = _strip_cr(self.partial.decode("utf-8", "replace"))
+        self.partial = b""
+        self.flushed = True
+        return LogLine(self.source_id, text, now)
+
+    def reset(self) -> None:
+        """Forget everything held: the file restarts at 0."""
+        self.partial = b""
+        self.skipping = self.flushed = False
+
+    def _split(self, head: bytes, now: float) -> list[LogLine]:
+        """Complete lines (newlines removed). The fast path decodes the whole run at once:
+        UTF-8 resynchronises at every ASCII byte, so this equals decoding line by line."""
+        source = self.source_id
+        if len(head) > self.limit:
+            parts = head.split(b"\n")
+            if max(map(len, parts)) > self.limit:
+                return [self._line(part, now) for part in parts]
+        texts = head.decode("utf-8", "replace").split("\n")
+        if "\r" in texts[0] or (len(texts) > 1 and "\r" in texts[-1]) or b"\r" in head:
+            texts = [_strip_cr(text) for text in texts]
+        return [LogLine(source, text, now) for text in texts]
+
+    def _line(self, raw: bytes, now: float) -> LogLine:
+        if len(raw) <= self.limit:
+            return LogLine(self.source_id, _strip_cr(raw.decode("utf-8", "replace")), now)
+        self.truncated += 1
+        return LogLine(self.source_id, _cut_utf8(raw, self.limit), now, truncated=True)
+
+    def _hold(self, rest: bytes, now: float) -> list[LogLine]:
+        """Keep `rest` as the partial line unless that passes the limit: then cut and skip."""
+        if not rest:
+            return []
+        held = self.partial + rest if self.partial else rest
+        if len(held) <= self.limit:
+            self.partial = held
+            return []
+        self.partial = b""
+        self.skipping = True
+        self.truncated += 1
+        return [LogLine(self.source_id, _cut_utf8(held, self.limit), now, truncated=True)]
+
+
+def _strip_cr(text: str) -> str:
+    return text[:-1] if text.endswith("\r") else text
+
+
+def _cut_utf8(raw: bytes, limit: int) -> str:
+    """The first `limit` bytes as text, without a replacement char for a sequence cut in two."""
+    cut = raw[:limit]
+    back = 0
+    while back < 3 and back < len(cut) and cut[-1 - back] & 0xC0 == 0x80:
+        back += 1
+    if back < len(cut):
+        lead = cut[-1 - back]
+        need = 2 if lead & 0xE0 == 0xC0 else 3 if lead & 0xF0 == 0xE0 else 4 if lead & 0xF8 == 0xF0 else 1
+        if lead >= 0xC0 and need > back + 1:
+            cut = cut[: -1 - back]
+    return cut.decode("utf-8", "replace")
+
+
+# --- one open file ---
+
+
+class OpenFile:
+    """A descriptor being read, where we are in it, and its line state."""
+
+    def __init__(self, fd: int, st: os.stat_result, splitter: LineSplitter, offset: int, now: float) -> None:
+        self.fd = fd
+        self.ident = (st.st_dev, st.st_ino)
+        self.offset = offset
+        self.splitter = splitter
+        self.fingerprint = b""
+        self.last_data = now
+        self.expires: float | None = None  # set once rotated away or deleted: closed after
+
+    def flush_deadline(self, partial_flush: float) -> float | None:
+        return self.last_data + partial_flush if self.splitter.partial else None
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+def _ident(st: os.stat_result) -> tuple[int, int]:
+    return (st.st_dev, st.st_ino)
+
+
+def _errno_name(error: OSError) -> str:
+    return errno.errorcode.get(error.errno or 0, "OSError")
+
+
+class FileTailer:
+    """Follows one path: the file at it now, plus the rotated-away ones still draining."""
+
+    def __init__(self, path: str, source_id: str, settings: Settings, hub: Hub, from_end: bool) -> None:
+        self.path = path
+        self.id = source_id
+        self.settings = settings
+        self.hub = hub
+        self.current: OpenFile | None = None
+        self.retired: list[OpenFile] = []  # oldest first
+        self.from_end = from_end  # only for the first open of a file present at start
+        self.state = "starting"
+        self.error: str | None = None
+        self.ever_opened = False
+        self.ended = False
+        self._chunks_left = 0
+
+    # -- the one entry point --
+
+    def check(self, now: float) -> tuple[bool, bool]:
+        """Catch up with the path, reading at most one chunk.
+
+        Returns (more, worked): more is True when data is still waiting (call again after
+        yielding), worked when a chunk was read."""
+        self._chunks_left = 1
+        more = self._catch_up(now)
+        self._flush_idle(now)
+        return more, self._chunks_left == 0
+
+    def next_deadline(self) -> float | None:
+        """When a held partial line must be sent or a drained file closed, if ever."""
+        deadlines = []
+        for open_file in self._open_files():
+            flush_at = open_file.flush_deadline(self.settings.partial_flush)
+            if flush_at is not None:
+                deadlines.append(flush_at)
+            if open_file.expires is not None:
+                deadlines.append(open_file.expires)
+        return min(deadlines) if deadlines else None
+
+    @property
+    def draining(self) -> bool:
+        return bool(self.retired)
+
+    def close(self) -> None:
+        for open_file in self._open_files():
+            open_file.close()
+        self.current = None
+        self.retired.clear()
+
+    # -- steps --
+
+    def _catch_up(self, now: float) -> bool:
+        # Late writes to rotated-away files come first: they were written before the new file's.
+        for old in list(self.retired):
+            if not self._read(old, now):
+                return True
+            if old.expires is not None and old.expires <= now:
+                self._close_retired(old)
+        st = self._stat_path()
+        if self.current is not None and (st is None or _ident(st) != self.current.ident):
+            self._retire(self.current, now, deleted=st is None)
+            self.current = None
+            if not self._read(self.retired[-1], now):
+                return True
+        if self.current is None:
+            if st is None:
+                self._end_if_gone()
+                return False
+            if not self._open(st, now):
+                return False
+        self._check_truncation(self.current)
+        more = not self._read(self.current, now)
+        self._set_state("following")
+        return more
+
+    def _stat_path(self) -> os.stat_result | None:
+        """The file now at the path (symlinks followed), or None when there is none."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        except OSError as error:
+            if self.current is None:
+                self._fail(f"cannot stat {self.path}: {error.strerror}", _errno_name(error))
+                return None
+            # The path cannot be checked (e.g. its directory lost its x bit): keep reading
+            # what is open rather than calling it deleted.
+            logger.debug("%s: cannot stat (%s), still reading the open file", self.path, error.strerror)
+            return os.fstat(self.current.fd)
+        return st
+
+    def _open(self, st: os.stat_result, now: float) -> bool:
+        """Open the file at the path; on failure record why and retry at the next look."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        except OSError as error:
+            self._fail(f"cannot open {self.path}: {error.strerror}", _errno_name(error))
+            return False
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                self._fail(f"not a regular file: {self.path}", "not-regular")
+                return False
+            splitter = LineSplitter(self.id, self.settings.max_line_bytes)
+            open_file = OpenFile(fd, st, splitter, 0, now)
+            if self.from_end:
+                self._seek_near_end(open_file, st.st_size)
+        except OSError as error:
+            os.close(fd)
+            self._fail(f"cannot read {self.path}: {error.strerror}", _errno_name(error))
+            return False
+        self.from_end = False
+        self._announce_open()
+        self.current = open_file
+        self.ever_opened = True
+        self.ended = False
+        return True
+
+    def _seek_near_end(self, open_file: OpenFile, size: int) -> None:
+        """Start at the last `start_bytes`, at the next line start (never half a line)."""
+        start = max(0, size - self.settings.start_bytes)
+        open_file.offset = start
+        if start > 0:
+            open_file.fingerprint = os.pread(open_file.fd, min(FINGERPRINT_BYTES, start), start - min(FINGERPRINT_BYTES, start))
+            open_file.splitter.skipping = not open_file.fingerprint.endswith(b"\n")
+
+    def _announce_open(self) -> None:
+        if self.retired:
+            self.hub.announce(self.id, "rotated", path=self.path)
+            logger.info("%s: rotated, following the new file", self.path)
+        elif self.ever_opened or self.state == "error":
+            self.hub.announce(self.id, "reconnected", path=self.path)
+            self.hub.metrics.source_reconnects.labels(self.id).inc()
+            logger.info("%s: following again", self.path)
+
+    def _check_truncation(self, open_file: OpenFile) -> None:
+        """Restart at 0 when the file shrank below the offset or the bytes before it changed."""
+        if open_file.offset == 0:
+            return
+        size = os.fstat(open_file.fd).st_size
+        reason = None
+        if size < open_file.offset:
+            reason = "size"
+        elif open_file.fingerprint:
+            at = open_file.offset - len(open_file.fingerprint)
+            if os.pread(open_file.fd, len(open_file.fingerprint), at) != open_file.fingerprint:
+                reason = "content"
+        if reason is None:
+            return
+        self._publish_flush(open_file)
+        old_offset = open_file.offset
+        open_file.offset = 0
+        open_file.fingerprint = b""
+        open_file.splitter.reset()
+        self.hub.announce(self.id, "truncated", path=self.path, offset=old_offset, size=size)
+        logger.info("%s: truncated (%s) at offset %d, reading from 0", self.path, reason, old_offset)
+
+    def _read(self, open_file: OpenFile, now: float) -> bool:
+        """Read one chunk if the budget allows; True when the file is at its end."""
+        if self._chunks_left <= 0:
+            return False
+        data = os.pread(open_file.fd, CHUNK_BYTES, open_file.offset)
+        if not data:
+            return True
+        self._chunks_left -= 1
+        open_file.offset += len(data)
+        if len(data) >= FINGERPRINT_BYTES:
+            open_file.fingerprint = data[-FINGERPRINT_BYTES:]
+        else:
+            open_file.fingerprint = (open_file.fingerprint + data)[-FINGERPRINT_BYTES:]
+        open_file.last_data = now
+        splitter = open_file.splitter
+        lines = splitter.feed(data, time.time())
+        if splitter.truncated:
+            self.hub.metrics.lines_truncated.labels(self.id).inc(splitter.truncated)
+            splitter.truncated = 0
+        self.hub.record_bytes(self.id, len(data))
+        self.hub.publish(self.id, lines)
+        return len(data) < CHUNK_BYTES
+
+    def _retire(self, open_file: OpenFile, now: float, deleted: bool) -> None:
+        open_file.expires = now + self.settings.rotate_wait
+        self.retired.append(open_file)
+        logger.debug("%s: %s, draining the old file", self.path, "deleted" if deleted else "replaced")
+
+    def _close_retired(self, old: OpenFile) -> None:
+        self._publish_flush(old)
+        old.close()
+        self.retired.remove(old)
+
+    def _end_if_gone(self) -> None:
+        """The path is gone and every old descriptor is closed: the source has ended."""
+        if self.retired or self.ended:
+            return
+        self.ended = True
+        self.from_end = False  # if it comes back, it is a new file: read it whole
+        self.hub.announce(self.id, "removed", path=self.path)
+        logger.info("%s: removed", self.path)
+        self._set_state("ended")
+
+    def _flush_idle(self, now: float) -> None:
+        for open_file in self._open_files():
+            deadline = open_file.flush_deadline(self.settings.partial_flush)
+            if deadline is not None and deadline <= now:
+                self._publish_flush(open_file)
+
+    def _publish_flush(self, open_file: OpenFile) -> None:
+        line = open_file.splitter.flush(time.time())
+        if line is not None:
+            self.hub.publish(self.id, [line])
+
+    def _open_files(self) -> Iterable[OpenFile]:
+        yield from self.retired
+        if self.current is not None:
+            yield self.current
+
+    def _set_state(self, state: str, error: str | None = None) -> None:
+        if (state, error) != (self.state, self.error):
+            self.state, self.error = state, error
+            self.hub.set_state(self.id, state, error)
+
+    def _fail(self, message: str, reason: str) -> None:
+        """Record an error once per distinct message: polls retry without flooding the log."""
+        if message == self.error:
+            return
+        logger.warning("%s", message)
+        self.hub.metrics.source_errors.labels(self.id, reason).inc()
+        self.hub.announce(self.id, "error", error=message)
+        self._set_state("error", message)
+
+
+# --- directory watching ---
+
+
+class DirectoryWatcher:
+    """inotify on directories, delivered on the event loop as soon as the kernel has events."""
+
+    def __init__(self, on_events: Callable[[list[Event]], None]) -> None:
+        if INotify is None:
+            raise OSError(errno.ENOSYS, "inotify is not available on this platform")
+        f = inotify_flags
+        self.mask = (
+            f.MODIFY | f.CREATE | f.MOVED_TO | f.MOVED_FROM | f.DELETE | f.CLOSE_WRITE | f.ATTRIB
+            | f.DELETE_SELF | f.MOVE_SELF | f.ONLYDIR
+        )
+        self.inotify = INotify(nonblocking=True)
+        self.on_events = on_events
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.dirs: dict[str, int] = {}  # directory -> watch descriptor
+        self.by_wd: dict[int, set[str]] = {}  # several names can be one directory (symlinks)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Deliver events on `loop` as soon as the kernel has them (no debounce)."""
+        self.loop = loop
+        loop.add_reader(self.inotify.fileno(), self._readable)
+
+    def watch(self, directory: str) -> None:
+        """Watch `directory`; raises OSError (ENOSPC: the user's watch limit is reached)."""
+        if directory in self.dirs:
+            return
+        wd = self.inotify.add_watch(directory, self.mask)
+        self.dirs[directory] = wd
+        self.by_wd.setdefault(wd, set()).add(directory)
+
+    def forget(self, wd: int) -> None:
+        """The kernel dropped the watch (directory deleted): it may be watched again later."""
+        for directory in self.by_wd.pop(wd, ()):
+            self.dirs.pop(directory, None)
+
+    def directories(self, wd: int) -> set[str]:
+        return self.by_wd.get(wd, set())
+
+    def _readable(self) -> None:
+        try:
+            events = self.inotify.read(timeout=0)
+        except OSError as error:
+            logger.warning("reading inotify events failed: %s", error)
+            return
+        self.on_events(events)
+
+    def close(self) -> None:
+        if self.loop is not None:
+            try:
+                self.loop.remove_reader(self.inotify.fileno())
+            except (ValueError, RuntimeError):  # the loop is already closed
+                pass
+            self.loop = None
+        self.inotify.close()
+
+
+def pattern_directories(pattern: str) -> set[str]:
+    """Existing directories in which a file matching `pattern` can appear (to watch them).
+
+    The pattern's fixed prefix, and every directory each deeper prefix matches, so a new
+    subdirectory of a `*/` or `**` pattern is seen being created."""
+    parent = os.path.dirname(pattern)
+    parts = parent.split(os.sep)
+    fixed = 0
+    while fixed < len(parts) and not _GLOB_MAGIC.search(parts[fixed]):
+        fixed += 1
+    directories = {os.sep.join(parts[:fixed]) or os.sep}
+    for depth in range(fixed + 1, len(parts) + 1):
+        prefix = os.sep.join(parts[:depth])
+        directories.update(d for d in glob.glob(prefix, recursive=True) if os.path.isdir(d))
+    return {os.path.normpath(d) for d in directories if os.path.isdir(d)}
+
+
+def source_id_candidates(path: str) -> Iterable[str]:
+    """Ids for `path`, most readable first: the file name, then prefixed by parent directories,
+    then numbered. Only [A-Za-z0-9._-]; a rule, not a hash, so people can read it."""
+    parts = [p for p in path.split(os.sep) if p]
+    base = ""
+    for depth in range(1, len(parts) + 1):
+        base = _clean_id("-".join(parts[-depth:]))
+        yield base
+    for number in range(2, 1_000_000):
+        yield f"{base[: MAX_ID_LENGTH - 8]}-{number}"
+
+
+def _clean_id(text: str) -> str:
+    cleaned = _ID_UNSAFE.sub("_", text)[-MAX_ID_LENGTH:]
+    return cleaned if cleaned.strip(".") else "file" + cleaned
+
+
+# --- the source ---
+
+
+class FileSourceError(RuntimeError):
+    """The file source cannot run as configured (watch=inotify without inotify)."""
+
+
+class FileSource:
+    """Finds the files the patterns match, and owns one FileTailer per file."""
+
+    def __init__(self, settings: Settings, hub: Hub) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.patterns = [os.path.abspath(os.path.expanduser(p)) for p in settings.files]
+        self.tailers: dict[str, FileTailer] = {}  # by path, kept for the life of the process
+        self._by_name: dict[str, list[FileTailer]] = {}  # path or symlink target -> tailers
+        self._dirty: set[FileTailer] = set()
+        self._rescan = False
+        self._check_all = False
+        self._watcher: DirectoryWatcher | None = None
+        self._watch_failed = False
+        self._wake: asyncio.Event | None = None
+        # Here rather than in run(): with watch=inotify, a missing inotify fails the start.
+        self._start_watching()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        if self._watcher is not None:
+            self._watcher.attach(loop)
+        try:
+            self._discover(initial=True)
+            next_poll = loop.time()  # the first round looks at every file
+            while True:
+                next_poll = await self._round(loop, next_poll)
+        finally:
+            self._close()
+
+    # -- rounds --
+
+    async def _round(self, loop: asyncio.AbstractEventLoop, next_poll: float) -> float:
+        """Wait for a reason to look, then look where needed. Returns the next poll time."""
+        await self._sleep_until(loop, min(next_poll, self._earliest_deadline(next_poll)))
+        now = loop.time()
+        pending = set(self._dirty)
+        self._dirty.clear()
+        if now >= next_poll or self._check_all:
+            self._check_all = False
+            self._discover(initial=False)
+            pending.update(self.tailers.values())
+            next_poll = now + self.settings.poll_interval
+        elif self._rescan:
+            self._discover(initial=False)
+        pending.update(t for t in self.tailers.values() if (d := t.next_deadline()) is not None and d <= now)
+        await self._work(loop, pending)
+        return next_poll
+
+    async def _work(self, loop: asyncio.AbstractEventLoop, pending: set[FileTailer]) -> None:
+        """Check tailers round-robin, one chunk each per turn, yielding after every chunk."""
+        while pending:
+            for tailer in sorted(pending, key=lambda t: t.id):
+                more, worked = self._check(tailer, loop.time())
+                if not more:
+                    pending.discard(tailer)
+                if worked:
+                    await asyncio.sleep(0)
+            # Files woken meanwhile join the round, so a busy file does not hide the others.
+            pending |= self._dirty
+            self._dirty.clear()
+
+    def _check(self, tailer: FileTailer, now: float) -> tuple[bool, bool]:
+        """One file's turn; an error there is logged and counted, never fatal to the source."""
+        try:
+            return tailer.check(now)
+        except Exception as error:  # noqa: BLE001 - one file must not stop the others
+            reason = _errno_name(error) if isinstance(error, OSError) else "unexpected"
+            message = f"reading {tailer.path} failed: {error}"
+            if message != tailer.error:
+                logger.exception("%s", message)
+                self.hub.metrics.source_errors.labels(tailer.id, reason).inc()
+                tailer.state, tailer.error = "error", message
+                self.hub.set_state(tailer.id, "error", message)
+            return False, False
+
+    async def _sleep_until(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        assert self._wake is not None
+        if self._dirty or self._rescan or self._check_all:
+            return
+        delay = when - loop.time()
+        if delay > 0:
+            try:
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+        self._wake.clear()
+
+    def _earliest_deadline(self, default: float) -> float:
+        deadlines = [d for t in self.tailers.values() if (d := t.next_deadline()) is not None]
+        return min(deadlines, default=default)
+
+    # -- discovery --
+
+    def _discover(self, initial: bool) -> None:
+        """Glob the patterns; every new regular file gets a tailer (files at start: from the end)."""
+        self._rescan = False
+        self._update_watches()
+        found: set[str] = set()
+        for pattern in self.patterns:
+            try:
+                found.update(os.path.abspath(p) for p in glob.glob(pattern, recursive=True))
+            except OSError as error:  # pragma: no cover - glob swallows most errors itself
+                logger.warning("globbing %s failed: %s", pattern, error)
+        for path in sorted(found - self.tailers.keys()):
+            if _is_regular_file(path):
+                self._add_tailer(path, from_end=initial)
+
+    def _add_tailer(self, path: str, from_end: bool) -> None:
+        source_id = next(c for c in source_id_candidates(path) if c not in self.hub.sources)
+        tailer = FileTailer(path, source_id, self.settings, self.hub, from_end)
+        self.tailers[path] = tailer
+        self.hub.add_source(source_id, "file", path)
+        logger.info("following %s as source %s", path, source_id)
+        names = {path, os.path.realpath(path)}
+        for name in names:
+            self._by_name.setdefault(name, []).append(tailer)
+        if self._watcher is not None:
+            for name in names:
+                self._watch(os.path.dirname(name))
+        self._dirty.add(tailer)
+
+    # -- inotify --
+
+    def _start_watching(self) -> None:
+        """Set up inotify unless watch=poll; auto falls back to polling, inotify fails loudly."""
+        mode = self.settings.watch
+        if mode == "poll":
+            logger.info("watching files by polling every %ss", self.settings.poll_interval)
+            return
+        try:
+            self._watcher = DirectoryWatcher(self._on_events)
+            for pattern in self.patterns:
+                for directory in sorted(pattern_directories(pattern)):
+                    self._watcher.watch(directory)
+        except (OSError, AttributeError) as error:
+            if self._watcher is not None:
+                self._watcher.close()
+                self._watcher = None
+            message = f"inotify cannot be used ({_describe(error)})"
+            if mode == "inotify":
+                raise FileSourceError(f"{message}; set LOG_SIDECAR_WATCH=poll or auto") from error
+            logger.warning("%s: polling every %ss instead", message, self.settings.poll_interval)
+
+    def _update_watches(self) -> None:
+        if self._watcher is None:
+            return
+        for pattern in self.patterns:
+            for directory in sorted(pattern_directories(pattern)):
+                self._watch(directory)
+
+    def _watch(self, directory: str) -> None:
+        assert self._watcher is not None
+        try:
+            self._watcher.watch(directory)
+        except FileNotFoundError:
+            pass  # gone again: the poll will find what appears there
+        except OSError as error:
+            if not self._watch_failed:  # warn once: the poll covers what inotify cannot
+                logger.warning("cannot watch %s (%s): relying on polling there", directory, _describe(error))
+                self._watch_failed = True
+
+    def _on_events(self, events: list[Event]) -> None:
+        """Mark the tailers the kernel's events concern; the run loop reads them right away."""
+        f = inotify_flags
+        assert self._watcher is not None and self._wake is not None
+        for event in events:
+            wd, mask, _cookie, name = event
+            if mask & f.Q_OVERFLOW:
+                self._check_all = True
+                continue
+            if mask & f.IGNORED:
+                self._watcher.forget(wd)
+                self._rescan = True
+                continue
+            for directory in self._watcher.directories(wd):
+                path = os.path.join(directory, name) if name else directory
+                self._dirty.update(self._by_name.get(path, ()))
+                if mask & (f.CREATE | f.MOVED_TO) and (mask & f.ISDIR or self._could_match(path)):
+                    self._rescan = True
+        # Late writes to rotated-away files carry their new names: look at those too.
+        self._dirty.update(t for t in self.tailers.values() if t.draining)
+        self._wake.set()
+
+    def _could_match(self, path: str) -> bool:
+        """A cheap superset of glob matching, to skip globbing for unrelated new files."""
+        return any(fnmatchcase(path, pattern) for pattern in self.patterns)
+
+    def _close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+        for tailer in self.tailers.values():
+            tailer.close()
+
+
+def _is_regular_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return "inotify watch limit reached (fs.inotify.max_user_watches)"
+    if isinstance(error, OSError) and error.errno == errno.EMFILE:
+        return "inotify instance limit reached (fs.inotify.max_user_instances)"
+    return str(error) or type(error).__name__

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.support.server import SidecarProcess
+
+
+@pytest.fixture
+def sidecar() -> Iterator[Callable[..., SidecarProcess]]:
+    """Factory: sidecar(env={...}) starts a real sidecar process; all are stopped after the test."""
+    started: list[SidecarProcess] = []
+
+    def start(env: dict[str, str] | None = None, args: list[str] | None = None, wait_ready: bool = True) -> SidecarProcess:
+        process = SidecarProcess(env, args)
+        started.append(process)
+        return process.start(wait_ready=wait_ready)
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,61 @@
+"""`log-sidecar demo`: the embedded default a new user runs first."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from sidecar.demo import ROTATE_EVERY_LINES, DemoWriter
+from tests.support.sse import StreamReader
+
+
+def test_demo_writer_produces_varied_logs_and_rotates(tmp_path: Path) -> None:
+    writer = DemoWriter(tmp_path, rate=100, seed=7)
+    writer.prime(ROTATE_EVERY_LINES * 3)
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert {"app.log", "worker.log", "access.log"} <= set(names)
+    assert any(name.endswith(".log.1") for name in names)  # rename rotation happened
+    app = b"".join(path.read_bytes() for path in tmp_path.glob("app.log*"))
+    assert b"Traceback (most recent call last):" in app
+    assert b"\x1b[33m" in app and b"<script>" in app
+    assert b"\xff\xfe" in app  # invalid UTF-8 on purpose
+    assert max(len(line) for line in app.split(b"\n")) > 65536
+    worker = (tmp_path / "worker.log").read_text().splitlines()
+    assert all(json.loads(line)["level"] in {"debug", "info", "warn", "error"} for line in worker)
+
+
+def test_demo_command_serves_live_demo_logs(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sidecar", "demo", "--port", "0", "--rate", "200", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 20
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            match = re.search(r"open (http://127\.0\.0\.1:\d+)/", line)
+            url = match.group(1) if match else None
+        assert url, "the demo did not print its URL"
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        reader = StreamReader(url, {"tail": 0}).start()
+        lines, _ = reader.collect_lines(100)
+        assert {line["source"] for line in lines} == {"app.log", "worker.log", "access.log"}
+        assert {line["level"] for line in lines} >= {"info"}
+        assert httpx.get(url + "/").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,95 @@
+"""The hub on its own: ids, ring-buffer bounds, fan-out, gaps for slow subscribers, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sidecar.hub import Batch, Gap, Hub, SourceChange
+from sidecar.lines import LogLine
+from sidecar.ops.metrics import Metrics
+
+
+def make_hub(max_lines: int = 100, max_bytes: int = 1_000_000, max_pending: int = 1000) -> Hub:
+    hub = Hub(Metrics(), max_lines, max_bytes, max_pending)
+    for name in ("a", "b"):
+        hub.add_source(name, "file", f"/logs/{name}.log")
+    return hub
+
+
+def publish(hub: Hub, source: str, *texts: str) -> list[LogLine]:
+    lines = [LogLine(source, text, time.time()) for text in texts]
+    hub.publish(source, lines)
+    return lines
+
+
+def test_ids_increase_across_sources_and_levels_are_detected() -> None:
+    hub = make_hub()
+    first = publish(hub, "a", "INFO one", "ERROR two")
+    second = publish(hub, "b", '{"level":"warn","msg":"three"}')
+    ids = [line.id for line in first + second]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert [line.level for line in first + second] == ["info", "error", "warn"]
+
+
+def test_ring_buffer_is_bounded_by_lines_and_by_bytes() -> None:
+    hub = make_hub(max_lines=10, max_bytes=10_000)
+    publish(hub, "a", *[f"line {i}" for i in range(25)])
+    assert [line.text for line in hub.lines(["a"])] == [f"line {i}" for i in range(15, 25)]
+    publish(hub, "b", *["x" * 3000 for _ in range(5)])
+    held = hub.sources["b"].buffer
+    assert held.bytes <= 10_000 and len(held) == 3
+
+
+def test_lines_merge_sources_in_id_order_with_tail_and_paging() -> None:
+    hub = make_hub()
+    for i in range(5):
+        publish(hub, "a", f"a{i}")
+        publish(hub, "b", f"b{i}")
+    assert [line.text for line in hub.lines(["a", "b"], limit=3)] == ["b3", "a4", "b4"]
+    middle = hub.lines(["a", "b"])[4]
+    older = hub.lines(["a", "b"], before_id=middle.id, limit=2)
+    newer = hub.lines(["a", "b"], after_id=middle.id, limit=2, newest=False)
+    assert middle.text == "a2"
+    assert [line.text for line in older] == ["a1", "b1"]
+    assert [line.text for line in newer] == ["b2", "a3"]
+
+
+def test_slow_subscriber_gets_a_gap_and_never_holds_more_than_its_bound() -> None:
+    async def scenario() -> None:
+        hub = make_hub(max_lines=100_000, max_pending=50)
+        slow = hub.subscribe(None)
+        fast = hub.subscribe(frozenset({"a"}))
+        received = 0
+        for i in range(100):
+            publish(hub, "a", *[f"{i}-{j}" for j in range(10)])
+            assert slow.pending_lines <= 50
+            for event in await fast.next_events():
+                assert isinstance(event, (Batch, SourceChange))
+                received += len(event.lines) if isinstance(event, Batch) else 0
+        assert received == 1000
+        events = await slow.next_events()
+        delivered = sum(len(e.lines) for e in events if isinstance(e, Batch))
+        gaps = [e for e in events if isinstance(e, Gap)]
+        assert delivered == 50
+        assert len(gaps) == 1 and gaps[0].missed == 950 and gaps[0].reason == "slow-client"
+
+    asyncio.run(scenario())
+
+
+def test_resume_reports_exactly_the_evicted_lines_of_each_source() -> None:
+    hub = make_hub(max_lines=10)
+    seen = publish(hub, "a", *[f"a{i}" for i in range(5)])
+    publish(hub, "b", *[f"b{i}" for i in range(30)])  # b evicts 20; a keeps all
+    publish(hub, "a", *[f"a{i}" for i in range(5, 12)])  # a evicts 2 (a0, a1)
+    gaps = {gap.source: gap.missed for gap in hub.resume_gaps(["a", "b"], seen[-1].id)}
+    assert gaps == {"b": 20}
+    early = {gap.source: gap.missed for gap in hub.resume_gaps(["a", "b"], seen[0].id)}
+    assert early == {"a": 1, "b": 20}  # a1 is gone; a0 was already seen
+
+
+def test_resume_from_an_id_of_another_process_is_a_restart_gap() -> None:
+    hub = make_hub()
+    publish(hub, "a", "x")
+    [gap] = hub.resume_gaps(["a"], 12345)
+    assert gap.reason == "restart" and gap.missed is None
