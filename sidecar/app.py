@@ -65,6 +65,8 @@ def build_app(settings: Settings, extra_jobs: list[Callable[[], object]] | None 
     app.state.authenticator = Authenticator(settings)
     app.state.readiness = lambda: _readiness(settings, hub, sources)
     app.state.source_tasks = []
+    # Optional capability of a source (the pod log API): history that lives outside the hub.
+    app.state.previous_lines = next((s.previous_lines for s in sources if hasattr(s, "previous_lines")), None)
 
     for module in (health, history, stream, session, viewer):
         app.include_router(module.router)

@@ -233,10 +233,6 @@ class Hub:
     def _now_id() -> int:
         return time.time_ns() // 1000
 
-    def _next_id(self) -> int:
-        self.last_id = max(self.last_id + 1, self._now_id())
-        return self.last_id
-
     # --- the sources' side ---
 
     def add_source(self, source_id: str, kind: str, target: str) -> SourceRecord:
@@ -256,10 +252,13 @@ class Hub:
         if not lines:
             return
         record = self.sources[source_id]
+        next_id = max(self.last_id + 1, self._now_id())
         for line in lines:
-            line.id = self._next_id()
+            line.id = next_id
+            next_id += 1
             if line.level is None:
                 line.level = detect_level(line.text)
+        self.last_id = next_id - 1
         evicted = record.buffer.extend(lines)
         record.lines_seen += len(lines)
         self.metrics.lines_read.labels(source_id).inc(len(lines))

@@ -17,16 +17,17 @@ _LEVEL_ALIASES = {
     "error": "error", "err": "error", "eror": "error",
     "fatal": "fatal", "crit": "fatal", "critical": "fatal", "panic": "fatal", "emerg": "fatal", "alert": "fatal",
 }
-# Only the head of a line is searched: levels sit near the start, and a bounded scan keeps
-# the hot path cheap for megabyte lines.
-_HEAD = 200
-_JSON_LEVEL = re.compile(r'"(?:level|lvl|severity|loglevel)"\s*:\s*"([A-Za-z]+)"', re.IGNORECASE)
-_LOGFMT_LEVEL = re.compile(r"\b(?:level|lvl|severity)=\"?([A-Za-z]+)", re.IGNORECASE)
-_WORD_LEVEL = re.compile(
-    r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|CRIT|PANIC)\b", re.IGNORECASE
-)
-# klog / glog: "E1126 12:00:00.123456 ..."
-_KLOG_LEVEL = re.compile(r"^([IWEF])\d{4} \d{2}:\d{2}:\d{2}")
+# Levels sit near the start of a line: only the first few words (or, for JSON, a level key
+# near the start) are looked at. Plain string operations: this runs for every line read.
+_HEAD = 300
+_WORDS = 6
+_STRIP = "[]()<>{}:;,|\"'="
+_JSON_KEYS = ('"level"', '"severity"', '"lvl"', '"loglevel"', '"log.level"', '"levelname"')
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# The common spellings, looked up as they stand (the hot path); decorated ones ("[WARN]",
+# "level=info", "INFO:root:msg") go through the slower normalisation below.
+_EXACT_WORDS = {form: level for word, level in _LEVEL_ALIASES.items() for form in (word, word.upper(), word.title())}
+_LONGEST_DECORATED = 40
 _KLOG = {"I": "info", "W": "warn", "E": "error", "F": "fatal"}
 
 
@@ -49,15 +50,39 @@ class LogLine:
 
 
 def detect_level(text: str) -> str | None:
-    """Best-effort severity of a line: JSON field, logfmt key, klog prefix, then a level word."""
+    """Best-effort severity: a JSON level key, a `level=` pair, a level word, or a klog prefix."""
     head = text[:_HEAD]
-    match = _JSON_LEVEL.search(head) or _LOGFMT_LEVEL.search(head)
-    if match:
-        return _LEVEL_ALIASES.get(match.group(1).lower())
-    match = _KLOG_LEVEL.match(head)
-    if match:
-        return _KLOG[match.group(1)]
-    match = _WORD_LEVEL.search(head)
-    if match:
-        return _LEVEL_ALIASES.get(match.group(1).lower())
+    if "\x1b" in head:
+        head = _ANSI.sub("", head)
+    if head.startswith("{"):
+        level = _json_level(head)
+        if level is not None:
+            return level
+    words = head.split(None, _WORDS)[:_WORDS]
+    if words and len(words[0]) == 5 and words[0][0] in _KLOG and words[0][1:].isdigit():
+        return _KLOG[words[0][0]]  # klog / glog: "E1126 12:00:00.123456 ..."
+    for word in words:
+        level = _EXACT_WORDS.get(word)
+        if level is not None:
+            return level
+        if len(word) > _LONGEST_DECORATED:
+            continue
+        if "=" in word:  # logfmt: level=warn
+            key, _, word = word.partition("=")
+            if key.lower() not in ("level", "lvl", "severity"):
+                continue
+        word = word.strip(_STRIP).lower()
+        level = _LEVEL_ALIASES.get(word) or _LEVEL_ALIASES.get(word.partition(":")[0])  # INFO:root:msg
+        if level is not None:
+            return level
+    return None
+
+
+def _json_level(head: str) -> str | None:
+    for key in _JSON_KEYS:
+        at = head.find(key)
+        if at >= 0:
+            value = head[at + len(key) :].lstrip(" :").lstrip('"')
+            end = value.find('"')
+            return _LEVEL_ALIASES.get(value[:end].lower()) if end > 0 else None
     return None

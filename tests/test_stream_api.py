@@ -49,6 +49,7 @@ def test_live_lines_arrive_with_ids_levels_and_sources(sidecar, logs: Path) -> N
     assert reader.status == 200
     assert reader.response_headers["content-type"].startswith("text/event-stream")
     assert reader.response_headers["x-accel-buffering"] == "no"
+    assert reader.next_event().retry == 1000  # the browser reconnects after 1 s, not its default 3 s
     assert "no-cache" in reader.response_headers["cache-control"]
     append(logs / "app.log", "INFO started", "ERROR broken")
     lines, _ = reader.collect_lines(2)
@@ -73,7 +74,7 @@ def test_tail_and_since_backfill(sidecar, logs: Path) -> None:
     time.sleep(0.05)
     append(logs / "app.log", "new 1", "new 2")
     _wait_lines(server.url, 52)
-    since = StreamReader(server.url, {"tail": 1000, "since": cutoff.isoformat()}).start()
+    since = StreamReader(server.url, {"since": cutoff.isoformat()}).start()
     lines, _ = since.collect_lines(2)
     assert [line["text"] for line in lines] == ["new 1", "new 2"]
 
@@ -171,9 +172,9 @@ def test_hostile_lines_are_delivered_safely(sidecar, logs: Path) -> None:
         body = b""
         for chunk in response.iter_bytes():
             body += chunk
-            if body.count(b"\r\n\r\n") >= 3:
+            if body.count(b"\r\n\r\nid: ") >= 3:
                 break
-    events = body.decode().split("\r\n\r\n")[:3]
+    events = [block for block in body.decode().split("\r\n\r\n") if block.startswith("id: ")][:3]
     assert [event.split("\r\n")[1] for event in events] == [
         "data: <script>alert(1)</script>",
         "data: forged\\rid: 999\\revent: x",
@@ -207,6 +208,12 @@ def test_unknown_source_is_404_and_paths_are_never_followed(shared_server) -> No
         response = httpx.get(server.url + "/api/lines", params={"source": value})
         assert response.status_code == 404
         assert "unknown source" in response.json()["detail"]
+
+
+def test_previous_instance_is_only_for_pod_sources(shared_server) -> None:
+    response = httpx.get(shared_server.url + "/api/lines", params={"previous": "true"})
+    assert response.status_code == 400
+    assert "one source, of kind pod" in response.json()["detail"]
 
 
 def test_grep_and_level_filter_stream_and_history(sidecar, logs: Path) -> None:

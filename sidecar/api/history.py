@@ -8,6 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from sidecar.api.params import SourceParam, get_hub, line_filter, select_sources
+from sidecar.lines import LogLine
+from sidecar.sources import SourceError
 
 router = APIRouter()
 MAX_PAGE = 10_000
@@ -27,11 +29,15 @@ async def lines_page(
     limit: int = Query(500, ge=1, le=MAX_PAGE),
     grep: str | None = Query(None),
     level: str | None = Query(None),
+    previous: bool = Query(False, description="Pod sources: the last `limit` lines of the previous container instance."),
 ) -> dict:
     if before is not None and after is not None:
         raise HTTPException(400, "give before or after, not both")
     hub = get_hub(request)
     keep = line_filter(grep, level)
+    if previous:
+        lines = await _previous_instance_lines(request, select_sources(hub, source), limit)
+        return {"lines": [line.to_json() for line in lines if keep.keeps_all or keep(line)], "more": False}
     picked = hub.lines(
         select_sources(hub, source),
         before_id=before,
@@ -71,3 +77,16 @@ async def download(
         media_type="text/plain; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}.log"'},
     )
+
+
+async def _previous_instance_lines(request: Request, sources: list[str], limit: int) -> list[LogLine]:
+    """Asked of the source itself: the previous instance's log lives in the Kubernetes API, not the hub."""
+    read_previous = request.app.state.previous_lines
+    if len(sources) != 1 or read_previous is None or get_hub(request).sources[sources[0]].kind != "pod":
+        raise HTTPException(400, "previous=true needs exactly one source, of kind pod")
+    try:
+        return await read_previous(sources[0], limit)
+    except LookupError:
+        raise HTTPException(404, f"{sources[0]!r} is not a container this sidecar follows") from None
+    except SourceError as error:
+        raise HTTPException(502, str(error)) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from json.encoder import encode_basestring as encode_json_string
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Literal
@@ -26,6 +27,8 @@ from sidecar.ops.metrics import Metrics
 
 router = APIRouter()
 BACKFILL_CHUNK = 2000
+DEFAULT_TAIL = 100
+RECONNECT_MILLISECONDS = 1000
 Format = Literal["json", "text"]
 
 
@@ -33,7 +36,9 @@ Format = Literal["json", "text"]
 async def stream(
     request: Request,
     source: list[str] | None = SourceParam,
-    tail: int = Query(100, ge=0, le=10_000_000, description="Lines of backfill before live lines."),
+    tail: int | None = Query(
+        None, ge=0, le=10_000_000, description="Lines of backfill before live lines (default 100, or all with since)."
+    ),
     since: datetime | None = Query(None, description="Backfill only lines at or after this RFC 3339 time."),
     grep: str | None = Query(None, description="RE2 regular expression; only matching lines are sent."),
     level: str | None = Query(None, description="Minimum level: trace, debug, info, warn, error, fatal."),
@@ -59,7 +64,8 @@ async def stream(
     if resume_id is not None:
         opening, backfill = _resume(hub, sources, resume_id, keep)
     else:
-        opening, backfill = [], hub.lines(sources, keep=_keep(keep, since_ts), limit=tail) if tail else []
+        limit = tail if tail is not None else (None if since_ts is not None else DEFAULT_TAIL)
+        opening, backfill = [], hub.lines(sources, keep=_keep(keep, since_ts), limit=limit) if limit != 0 else []
     lease = StreamLease(hub, subscription, streams, metrics)
     return EventSourceResponse(
         _events(subscription, metrics, opening, backfill, keep, format, lease),
@@ -121,6 +127,8 @@ async def _events(
 ) -> AsyncIterator[bytes]:
     sent = metrics.lines_sent.labels(fmt)
     try:
+        # Browsers wait about 3 s before reconnecting by default; a lost stream comes back sooner.
+        yield ServerSentEvent(comment="log-sidecar stream", retry=RECONNECT_MILLISECONDS).encode()
         for gap in opening:
             metrics.gaps.labels(gap.reason).inc()
             yield encode_event(gap, fmt)
@@ -129,16 +137,26 @@ async def _events(
             sent.inc(len(chunk))
             yield encode_lines(chunk, fmt)
         while not subscription.closed:
+            # Everything queued since the last wake-up goes out in one send: under load that is
+            # one write per client per wake-up instead of one per batch.
+            frames: list[bytes] = []
+            count = 0
+            oldest = None
             for event in await subscription.next_events():
                 if isinstance(event, Batch):
                     frame = _batch_frame(event, keep, fmt)
                     if frame is None:
                         continue
-                    metrics.delivery_lag.observe(time.monotonic() - event.created)
-                    sent.inc(len(event.lines))
-                    yield frame
+                    oldest = oldest or event.created
+                    count += len(event.lines)
+                    frames.append(frame)
                 else:
-                    yield encode_event(event, fmt)
+                    frames.append(encode_event(event, fmt))
+            if oldest is not None:
+                metrics.delivery_lag.observe(time.monotonic() - oldest)
+                sent.inc(count)
+            if frames:
+                yield b"".join(frames) if len(frames) > 1 else frames[0]
     finally:
         await lease.release()
 
@@ -158,11 +176,31 @@ def _batch_frame(batch: Batch, keep: LineFilter, fmt: Format) -> bytes | None:
 
 def encode_lines(lines: list[LogLine], fmt: Format) -> bytes:
     if fmt == "json":
-        data = json.dumps({"lines": [line.to_json() for line in lines]}, ensure_ascii=False, separators=(",", ":"))
-        return ServerSentEvent(data, event="lines", id=str(lines[-1].id)).encode()
+        return _json_lines_frame(lines)
     # Plain mode: one unnamed event per line so `EventSource.onmessage` and `curl -N` work.
     # A CR or LF inside a line would be read as a line break by SSE parsers: show it escaped.
     return b"".join(ServerSentEvent(_one_line(line.text), id=str(line.id)).encode() for line in lines)
+
+
+def _json_lines_frame(lines: list[LogLine]) -> bytes:
+    """A `lines` event, built by hand because it is the hot path (about 2x json.dumps of dicts).
+
+    JSON escapes every control character, CR and LF included, so the data field is always one
+    line: no log line can end the field or forge an `id:` or `event:` of its own.
+    """
+    items = ",".join(
+        '{"id":%d,"source":%s,"time":%r,"text":%s,"level":%s%s}'
+        % (
+            line.id,
+            encode_json_string(line.source),
+            line.time,
+            encode_json_string(line.text),
+            '"%s"' % line.level if line.level else "null",
+            ',"truncated":true' if line.truncated else "",
+        )
+        for line in lines
+    )
+    return b'id: %d\r\nevent: lines\r\ndata: {"lines":[%s]}\r\n\r\n' % (lines[-1].id, items.encode("utf-8", "replace"))
 
 
 def _one_line(text: str) -> str:

@@ -17,6 +17,10 @@ class Source(Protocol):
     async def run(self) -> None: ...
 
 
+class SourceError(Exception):
+    """A source could not answer a request (e.g. the Kubernetes API refused); the message says why."""
+
+
 def build_sources(settings: Settings, hub: Hub) -> list[Source]:
     """The sources the settings ask for. Imports are local so an unused source costs nothing."""
     sources: list[Source] = []

@@ -27,6 +27,17 @@ device put in place of a log is refused without hanging. A symlink is followed w
 returns it, i.e. when its own name matches a pattern (Kubernetes' /var/log/containers/*.log are
 symlinks): point patterns at directories whose writers you trust with that. Nothing from a
 request reaches this module; clients address sources by id only.
+
+Source ids: the file name with anything outside [A-Za-z0-9._-] replaced by `_`; when taken
+(by another file, or another source), parent directories are prefixed one by one with `-`
+(`/logs/web/app.log` -> `web-app.log`), then a number is appended. Files found at start are
+named in sorted path order, so ids are the same from one start to the next; an id never
+changes while the process runs.
+
+Limits: a file rotated away and replaced again before we look (two rotations within one poll
+interval without inotify) is never opened, so its lines are lost; writes to a rotated-away or
+deleted file later than `rotate_wait` are not read; a truncate-and-refill that restores the
+exact 32 bytes before our offset is not noticed.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ import os
 import re
 import stat
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 
@@ -61,6 +73,8 @@ logger = logging.getLogger(__name__)
 CHUNK_BYTES = 256 * 1024
 # Bytes before the offset compared on every look, to catch truncate-then-refill.
 FINGERPRINT_BYTES = 32
+# Checks of files without news between two yields to the loop, during a poll round.
+YIELD_EVERY = 32
 MAX_ID_LENGTH = 128
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _GLOB_MAGIC = re.compile(r"[*?[]")
@@ -128,7 +142,7 @@ class LineSplitter:
             if max(map(len, parts)) > self.limit:
                 return [self._line(part, now) for part in parts]
         texts = head.decode("utf-8", "replace").split("\n")
-        if "\r" in texts[0] or (len(texts) > 1 and "\r" in texts[-1]) or b"\r" in head:
+        if b"\r" in head:  # CRLF files pay for the strip; others skip the per-line check
             texts = [_strip_cr(text) for text in texts]
         return [LogLine(source, text, now) for text in texts]
 
@@ -330,7 +344,8 @@ class FileTailer:
         start = max(0, size - self.settings.start_bytes)
         open_file.offset = start
         if start > 0:
-            open_file.fingerprint = os.pread(open_file.fd, min(FINGERPRINT_BYTES, start), start - min(FINGERPRINT_BYTES, start))
+            length = min(FINGERPRINT_BYTES, start)
+            open_file.fingerprint = os.pread(open_file.fd, length, start - length)
             open_file.splitter.skipping = not open_file.fingerprint.endswith(b"\n")
 
     def _announce_open(self) -> None:
@@ -534,8 +549,9 @@ def _clean_id(text: str) -> str:
 # --- the source ---
 
 
-class FileSourceError(RuntimeError):
-    """The file source cannot run as configured (watch=inotify without inotify)."""
+class FileSourceError(ValueError):
+    """The file source cannot run as configured (watch=inotify without inotify). A ValueError,
+    like a bad setting, so the CLI reports it as one and exits."""
 
 
 class FileSource:
@@ -547,7 +563,8 @@ class FileSource:
         self.patterns = [os.path.abspath(os.path.expanduser(p)) for p in settings.files]
         self.tailers: dict[str, FileTailer] = {}  # by path, kept for the life of the process
         self._by_name: dict[str, list[FileTailer]] = {}  # path or symlink target -> tailers
-        self._dirty: set[FileTailer] = set()
+        self._dirty: set[FileTailer] = set()  # woken by inotify: look at them first
+        self._timed: set[FileTailer] = set()  # holding a partial line or a draining file
         self._rescan = False
         self._check_all = False
         self._watcher: DirectoryWatcher | None = None
@@ -575,31 +592,45 @@ class FileSource:
         """Wait for a reason to look, then look where needed. Returns the next poll time."""
         await self._sleep_until(loop, min(next_poll, self._earliest_deadline(next_poll)))
         now = loop.time()
-        pending = set(self._dirty)
-        self._dirty.clear()
         if now >= next_poll or self._check_all:
             self._check_all = False
             self._discover(initial=False)
-            pending.update(self.tailers.values())
+            due = list(self.tailers.values())
             next_poll = now + self.settings.poll_interval
-        elif self._rescan:
-            self._discover(initial=False)
-        pending.update(t for t in self.tailers.values() if (d := t.next_deadline()) is not None and d <= now)
-        await self._work(loop, pending)
+        else:
+            if self._rescan:
+                self._discover(initial=False)
+            due = [t for t in self._timed if (d := t.next_deadline()) is not None and d <= now]
+        await self._work(loop, due)
         return next_poll
 
-    async def _work(self, loop: asyncio.AbstractEventLoop, pending: set[FileTailer]) -> None:
-        """Check tailers round-robin, one chunk each per turn, yielding after every chunk."""
-        while pending:
-            for tailer in sorted(pending, key=lambda t: t.id):
-                more, worked = self._check(tailer, loop.time())
-                if not more:
-                    pending.discard(tailer)
-                if worked:
-                    await asyncio.sleep(0)
-            # Files woken meanwhile join the round, so a busy file does not hide the others.
-            pending |= self._dirty
+    async def _work(self, loop: asyncio.AbstractEventLoop, due: list[FileTailer]) -> None:
+        """Check tailers one chunk at a time, round-robin, yielding after every chunk (and every
+        YIELD_EVERY quiet checks). Files the kernel woke meanwhile jump the queue, so a poll
+        round over many files does not delay a fresh line; a busy file goes to the back."""
+        queue = deque(sorted(due, key=lambda t: t.id))
+        queued = set(queue)
+        quiet = 0
+        while queue or self._dirty:
+            woken = self._dirty - queued
             self._dirty.clear()
+            if woken:
+                queue.extendleft(sorted(woken, key=lambda t: t.id, reverse=True))
+                queued |= woken
+            tailer = queue.popleft()
+            queued.discard(tailer)
+            more, worked = self._check(tailer, loop.time())
+            if tailer.next_deadline() is None:
+                self._timed.discard(tailer)
+            else:
+                self._timed.add(tailer)
+            if more:
+                queue.append(tailer)
+                queued.add(tailer)
+            quiet = 0 if worked else quiet + 1
+            if worked or quiet >= YIELD_EVERY:
+                quiet = 0
+                await asyncio.sleep(0)
 
     def _check(self, tailer: FileTailer, now: float) -> tuple[bool, bool]:
         """One file's turn; an error there is logged and counted, never fatal to the source."""
@@ -629,7 +660,7 @@ class FileSource:
         self._wake.clear()
 
     def _earliest_deadline(self, default: float) -> float:
-        deadlines = [d for t in self.tailers.values() if (d := t.next_deadline()) is not None]
+        deadlines = [d for t in self._timed if (d := t.next_deadline()) is not None]
         return min(deadlines, default=default)
 
     # -- discovery --
@@ -720,8 +751,9 @@ class FileSource:
                 self._dirty.update(self._by_name.get(path, ()))
                 if mask & (f.CREATE | f.MOVED_TO) and (mask & f.ISDIR or self._could_match(path)):
                     self._rescan = True
-        # Late writes to rotated-away files carry their new names: look at those too.
-        self._dirty.update(t for t in self.tailers.values() if t.draining)
+        # Late writes to rotated-away files carry their new names: look at those too
+        # (a draining file has a close deadline, so it is in _timed).
+        self._dirty.update(t for t in self._timed if t.draining)
         self._wake.set()
 
     def _could_match(self, path: str) -> bool:

@@ -1,0 +1,208 @@
+// Lines live in arrays, never in the DOM. `LineStore` holds every received line sorted
+// by id (deduplicated: a resumed stream never shows a line twice) and evicts the oldest
+// past a cap; `FilteredView` is the subset the filter keeps, in the same order.
+
+import { parseAnsi } from "./ansi.js";
+
+/** Normalise a line object from the API: strip ANSI once, keep colour runs. */
+export function makeLine(raw) {
+  const { plain, runs } = parseAnsi(raw.text ?? "");
+  return {
+    id: raw.id,
+    source: raw.source ?? "",
+    time: raw.time ?? 0,
+    text: raw.text ?? "",
+    level: raw.level ?? null,
+    truncated: Boolean(raw.truncated),
+    plain,
+    runs,
+    lc: undefined, // lower-cased plain text, computed on first case-insensitive search
+    json: undefined, // parsed JSON object, null when not JSON; computed on first render
+    expanded: undefined, // per-line JSON expansion (undefined: follow the global setting)
+    h: 0, // measured height (px) for layout key `hk`
+    hk: null,
+  };
+}
+
+/**
+ * A notice row inside the log (gap, source change, restart). Its id sits between two
+ * real ids (real ids are integers), so it sorts in place and never collides with a line.
+ */
+export function makeMarker(store, afterId, kind, text) {
+  // Ids near 1.7e15 are exact to a quarter, so there are three free slots after each id.
+  const id = [0.25, 0.5, 0.75].map((d) => afterId + d).find((candidate) => !store.has(candidate));
+  if (id === undefined) return null;
+  return { id, marker: true, kind, source: "", time: Date.now() / 1000, text, plain: text, runs: null, level: null, h: 0, hk: null };
+}
+
+function lowerBound(arr, id) {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid].id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class LineStore {
+  constructor(cap) {
+    this.cap = cap;
+    this.lines = [];
+    this.count = 0; // real lines (markers excluded)
+    this.maxId = 0; // highest real id ever accepted (kept across clear and eviction)
+    this.evicted = 0;
+  }
+
+  get firstId() {
+    for (const line of this.lines) if (!line.marker) return line.id;
+    return null;
+  }
+
+  has(id) {
+    const i = lowerBound(this.lines, id);
+    return i < this.lines.length && this.lines[i].id === id;
+  }
+
+  /**
+   * Add lines (any order, duplicates dropped). Returns {appended, inserted}: lines that
+   * went to the end, and whether any landed in the middle (then views must rebuild).
+   */
+  add(lines) {
+    const appended = [];
+    let inserted = false;
+    for (const line of lines) {
+      const last = this.lines.length ? this.lines[this.lines.length - 1].id : -Infinity;
+      if (line.id > last) {
+        this.lines.push(line);
+        appended.push(line);
+      } else {
+        const i = lowerBound(this.lines, line.id);
+        if (i < this.lines.length && this.lines[i].id === line.id) continue; // duplicate
+        this.lines.splice(i, 0, line);
+        inserted = true;
+      }
+      if (!line.marker) {
+        this.count++;
+        if (line.id > this.maxId) this.maxId = line.id;
+      }
+    }
+    return { appended, inserted };
+  }
+
+  /** Older lines (all ids below the first held one) in id order. Returns those kept. */
+  prepend(older) {
+    const first = this.lines.length ? this.lines[0].id : Infinity;
+    const kept = older.filter((line) => line.id < first);
+    if (kept.length) {
+      this.lines = kept.concat(this.lines);
+      for (const line of kept) if (!line.marker) this.count++;
+    }
+    return kept;
+  }
+
+  /**
+   * Drop the oldest lines past the cap. Eviction waits until the store is 1% (at most 2,000
+   * lines) over the cap, so a full store at a high line rate shifts its arrays once per
+   * chunk, not once per frame. `force` evicts down to the cap now.
+   */
+  evict(force = false) {
+    const over = this.count - this.cap;
+    const slack = force ? 0 : Math.min(2000, Math.floor(this.cap / 100));
+    if (over <= slack) return null;
+    let n = 0;
+    let real = 0;
+    while (n < this.lines.length && real < over) {
+      if (!this.lines[n].marker) real++;
+      n++;
+    }
+    const boundary = this.lines[n - 1].id;
+    this.lines.splice(0, n);
+    this.count -= real;
+    this.evicted += real;
+    return boundary; // every line with id <= boundary is gone
+  }
+
+  clear() {
+    this.lines = [];
+    this.count = 0;
+  }
+
+  /** Texts of the newest `limit` real lines of one source, oldest first. */
+  tailTexts(source, limit) {
+    const out = [];
+    for (let i = this.lines.length - 1; i >= 0 && out.length < limit; i--) {
+      const line = this.lines[i];
+      if (!line.marker && line.source === source) out.push(line.text);
+    }
+    return out.reverse();
+  }
+}
+
+export class FilteredView {
+  constructor() {
+    this.rows = [];
+    this.maxChars = 0;
+  }
+
+  keeps(line, filter) {
+    return line.marker ? true : filter.test(line);
+  }
+
+  rebuild(store, filter) {
+    const rows = [];
+    let maxChars = 0;
+    const lines = store.lines;
+    if (!filter.active) {
+      for (let i = 0; i < lines.length; i++) {
+        rows.push(lines[i]);
+        if (lines[i].plain.length > maxChars) maxChars = lines[i].plain.length;
+      }
+    } else {
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i];
+        if (line.marker || filter.test(line)) {
+          rows.push(line);
+          if (line.plain.length > maxChars) maxChars = line.plain.length;
+        }
+      }
+    }
+    this.rows = rows;
+    this.maxChars = maxChars;
+  }
+
+  /** Returns how many rows were added at the end. */
+  append(lines, filter) {
+    let added = 0;
+    for (const line of lines) {
+      if (this.keeps(line, filter)) {
+        this.rows.push(line);
+        added++;
+        if (line.plain.length > this.maxChars) this.maxChars = line.plain.length;
+      }
+    }
+    return added;
+  }
+
+  /** Returns the rows added at the start. */
+  prepend(lines, filter) {
+    const kept = lines.filter((line) => this.keeps(line, filter));
+    if (kept.length) {
+      this.rows = kept.concat(this.rows);
+      for (const line of kept) if (line.plain.length > this.maxChars) this.maxChars = line.plain.length;
+    }
+    return kept;
+  }
+
+  /** Drop rows with id <= boundary; returns the dropped rows. */
+  dropThrough(boundary) {
+    const n = lowerBound(this.rows, boundary + 0.25); // rows with id <= boundary
+    return n ? this.rows.splice(0, n) : [];
+  }
+
+  clear() {
+    this.rows = [];
+    this.maxChars = 0;
+  }
+}
