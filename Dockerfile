@@ -37,7 +37,9 @@ RUN set -eu; \
     find "$site" -depth -type d \( -name tests -o -name test \) -path "$site/*/*" -prune -exec rm -rf {} + ; \
     # The kubernetes package (thousands of generated model modules) as bytecode only: -OO drops the
     # docstrings, -b writes module.pyc where module.py was, which Python imports without the source.
-    # About 57 MB (sources + __pycache__) become 19 MB; tracebacks inside it show no source lines.
+    # About 57 MB (sources + __pycache__) become 17 MB; tracebacks inside it show no source lines.
+    # (kubernetes.watch guesses a result type from docstrings; the sidecar's Watch(return_type="object")
+    # does not ask it to.)
     /opt/log-sidecar/bin/python -OO -m compileall -q -b -j 0 "$site/kubernetes" >/dev/null; \
     find "$site/kubernetes" -name '*.py' -delete; \
     find "$site/kubernetes" -depth -type d -name __pycache__ -exec rm -rf {} + ; \
@@ -114,11 +116,14 @@ ENV PATH=/opt/log-sidecar/bin:/usr/local/bin:/usr/bin:/bin \
     LOG_SIDECAR_HOST=0.0.0.0 \
     LOG_SIDECAR_PORT=8080
 # On the final file system (no shell here, exec form): every sidecar module and the kubernetes client
-# import, what uvicorn loads at start, TLS has CA certificates, inotify works (the file source would
-# silently fall back to polling), and the entry point runs.
-RUN ["/opt/log-sidecar/bin/python", "-c", "import importlib, pkgutil, ssl, subprocess, urllib.request, sidecar; \
+# import, what uvicorn loads at start (uvloop and httptools strictly when installed: uvicorn's "auto"
+# would fall back to asyncio and h11 without a word), TLS has CA certificates, inotify works (the file
+# source would silently fall back to polling), and the entry point runs.
+RUN ["/opt/log-sidecar/bin/python", "-c", "import importlib, importlib.util, pkgutil, ssl, subprocess, urllib.request, sidecar; \
 import kubernetes.client, kubernetes.config, kubernetes.watch; \
-import uvicorn.loops.asyncio, uvicorn.protocols.http.h11_impl, uvicorn.lifespan.on; \
+import uvicorn.loops.auto, uvicorn.loops.asyncio, uvicorn.protocols.http.auto, uvicorn.protocols.http.h11_impl, uvicorn.lifespan.on; \
+[importlib.import_module(m) for m in ('uvloop', 'uvicorn.loops.uvloop') if importlib.util.find_spec('uvloop')]; \
+[importlib.import_module(m) for m in ('httptools', 'uvicorn.protocols.http.httptools_impl') if importlib.util.find_spec('httptools')]; \
 [importlib.import_module(m.name) for m in pkgutil.walk_packages(sidecar.__path__, 'sidecar.') if m.name != 'sidecar.__main__']; \
 assert ssl.create_default_context().cert_store_stats()['x509_ca'] > 0, 'no CA certificates'; \
 from inotify_simple import INotify; INotify().close(); \

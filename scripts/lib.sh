@@ -15,9 +15,24 @@ find_python() {
   return 1
 }
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    echo "need root for: $*" >&2; return 1; fi
+# apt_install STEP PACKAGE...: Debian packages, as root or through password-less sudo. When that
+# cannot be done it says why and returns 1, so the caller can carry on without (its tests skip).
+apt_install() {
+  local step="$1" sudo=""
+  shift
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "$step: apt-get not found; install $* yourself" >&2
+    return 1
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+      echo "$step: not root and no password-less sudo; cannot install $*" >&2
+      return 1
+    fi
+  fi
+  echo "$step: installing $*" >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
 ensure_venv() {
@@ -29,10 +44,7 @@ ensure_venv() {
   if ! "$python" -m venv "$VENV" 2>/dev/null; then
     # Debian and Ubuntu ship venv (ensurepip) separately from python3.
     local version; version="$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
-    echo "installing python${version}-venv (needed to create .venv)" >&2
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "python${version}-venv" ||
-      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    apt_install "venv" "python${version}-venv" || apt_install "venv" python3-venv
     rm -rf "$VENV"
     "$python" -m venv "$VENV"
   fi

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 # Severity order, lowest first. `level` filters keep a line at or above the asked level.
 LEVELS: tuple[str, ...] = ("trace", "debug", "info", "warn", "error", "fatal")
@@ -86,3 +87,19 @@ def _json_level(head: str) -> str | None:
             end = value.find('"')
             return _LEVEL_ALIASES.get(value[:end].lower()) if end > 0 else None
     return None
+
+
+def leading_time(text: str) -> float | None:
+    """The line's own time when it starts with an RFC 3339 timestamp that names its zone.
+
+    Zone-less stamps are left alone: guessing UTC for a workload that logs local time would
+    shift its lines by hours, which is worse than showing when they were read.
+    """
+    if len(text) < 20 or text[4] != "-" or text[10] not in "T " or not text[:4].isdigit():
+        return None
+    end = text.find(" ", 19)
+    try:
+        stamp = datetime.fromisoformat(text[:end] if end > 0 else text[:40])
+    except ValueError:
+        return None
+    return stamp.timestamp() if stamp.tzinfo is not None else None

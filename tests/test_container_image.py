@@ -270,8 +270,9 @@ def test_image_streams_a_writer_containers_lines_end_to_end(image: str, base_ima
 
 
 def test_image_follows_pod_logs_through_the_kubernetes_client(image: str, tmp_path: Path) -> None:
-    """The pod source in the image (the kubernetes package is bytecode only there) against the fake API
-    server on the host's 127.0.0.1, with a kubeconfig as outside a cluster."""
+    """The pod source in the image (the kubernetes package is bytecode only there, without docstrings)
+    against the fake API server on the host's 127.0.0.1, with a kubeconfig as outside a cluster.
+    Selector mode: list, watch and follow the log, every kind of call the source makes."""
     from tests.fake_kube_api import FakeKubeApi
 
     fake = FakeKubeApi().start()
@@ -279,12 +280,12 @@ def test_image_follows_pod_logs_through_the_kubernetes_client(image: str, tmp_pa
     kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
     kubeconfig.chmod(0o644)
     try:
-        fake.add_pod("web", ["app", "log-sidecar"])
+        fake.add_pod("web", ["app"], labels={"app": "web"})
         fake.emit("web", "app", ["pod line 1", "pod line 2"])
         docker("run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp",
                "-v", f"{kubeconfig}:/etc/kubeconfig:ro", "-e", "KUBECONFIG=/etc/kubeconfig",
-               "-e", "KUBERNETES_SERVICE_HOST=", "-e", "LOG_SIDECAR_POD_SOURCE=own", "-e", "LOG_SIDECAR_POD_NAME=web",
-               "-e", "LOG_SIDECAR_POD_NAMESPACE=default", "-e", "LOG_SIDECAR_POD_SELF_CONTAINER=log-sidecar",
+               "-e", "KUBERNETES_SERVICE_HOST=", "-e", "LOG_SIDECAR_POD_SOURCE=selector",
+               "-e", "LOG_SIDECAR_POD_SELECTOR=app=web", "-e", "LOG_SIDECAR_POD_NAMESPACE=default",
                "-e", f"LOG_SIDECAR_PORT={port}", "-e", "LOG_SIDECAR_HOST=127.0.0.1", "-e", "LOG_SIDECAR_AUTH=none",
                image)
         seen: list[str] = []
@@ -310,6 +311,7 @@ def test_image_follows_pod_logs_through_the_kubernetes_client(image: str, tmp_pa
             sources = {s["id"]: s for s in client.get("/api/sources").json()["sources"]}
         assert seen == ["pod line 1", "pod line 2", "pod line 3"]
         assert set(sources) == {"web.app"} and sources["web.app"]["kind"] == "pod"
+        assert {kind for kind, _ in fake.requests} >= {"list", "watch", "log"}, sorted({k for k, _ in fake.requests})
     finally:
         docker("rm", "-f", name, check=False)
         fake.stop()

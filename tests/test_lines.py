@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.lines import detect_level
+from datetime import datetime, timezone
+
+from sidecar.lines import detect_level, leading_time
 
 
 @pytest.mark.parametrize(
@@ -30,3 +32,19 @@ from sidecar.lines import detect_level
 )
 def test_detect_level(text: str, level: str | None) -> None:
     assert detect_level(text) == level
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-26T12:00:00.250Z INFO started", datetime(2026, 11, 26, 12, 0, 0, 250000, timezone.utc)),
+        ("2026-11-26T13:00:00+01:00 WARN x", datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)),
+        ("2026-11-26 12:00:00.5Z x", datetime(2026, 11, 26, 12, 0, 0, 500000, timezone.utc)),
+        ("2026-11-26 12:00:00,123 - app - ERROR - no zone: read time is kept", None),
+        ("2026-13-45T99:00:00Z not a date", None),
+        ('{"ts":"2026-11-26T12:00:00Z"}', None),
+        ("short", None),
+    ],
+)
+def test_leading_time_is_used_only_when_the_zone_is_known(text: str, expected: datetime | None) -> None:
+    assert leading_time(text) == (expected.timestamp() if expected else None)

@@ -56,7 +56,7 @@ from fnmatch import fnmatchcase
 
 from sidecar.config import Settings
 from sidecar.hub import Hub
-from sidecar.lines import LogLine
+from sidecar.lines import LogLine, leading_time
 
 try:  # Linux only; elsewhere the source polls.
     from inotify_simple import Event, INotify
@@ -126,7 +126,7 @@ class LineSplitter:
         text = _strip_cr(self.partial.decode("utf-8", "replace"))
         self.partial = b""
         self.flushed = True
-        return LogLine(self.source_id, text, now)
+        return LogLine(self.source_id, text, leading_time(text) or now)
 
     def reset(self) -> None:
         """Forget everything held: the file restarts at 0."""
@@ -144,11 +144,12 @@ class LineSplitter:
         texts = head.decode("utf-8", "replace").split("\n")
         if b"\r" in head:  # CRLF files pay for the strip; others skip the per-line check
             texts = [_strip_cr(text) for text in texts]
-        return [LogLine(source, text, now) for text in texts]
+        return [LogLine(source, text, leading_time(text) or now) for text in texts]
 
     def _line(self, raw: bytes, now: float) -> LogLine:
         if len(raw) <= self.limit:
-            return LogLine(self.source_id, _strip_cr(raw.decode("utf-8", "replace")), now)
+            text = _strip_cr(raw.decode("utf-8", "replace"))
+            return LogLine(self.source_id, text, leading_time(text) or now)
         self.truncated += 1
         return LogLine(self.source_id, _cut_utf8(raw, self.limit), now, truncated=True)
 
