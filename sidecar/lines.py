@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 # Severity order, lowest first. `level` filters keep a line at or above the asked level.
 LEVELS: tuple[str, ...] = ("trace", "debug", "info", "warn", "error", "fatal")
@@ -32,9 +33,12 @@ _LONGEST_DECORATED = 40
 _KLOG = {"I": "info", "W": "warn", "E": "error", "F": "fatal"}
 
 
-@dataclass(slots=True)
-class LogLine:
-    """One line of one source. `id` is the hub's event id, 0 until the hub assigns it."""
+class LogLine(msgspec.Struct):
+    """One line of one source. `id` is the hub's event id, 0 until the hub assigns it.
+
+    A msgspec Struct: created for every line read and encoded to JSON for every batch sent,
+    both in C (a few times faster than a dataclass and json.dumps of dicts).
+    """
 
     source: str
     text: str
@@ -44,10 +48,7 @@ class LogLine:
     id: int = 0
 
     def to_json(self) -> dict:
-        out = {"id": self.id, "source": self.source, "time": self.time, "text": self.text, "level": self.level}
-        if self.truncated:
-            out["truncated"] = True
-        return out
+        return msgspec.structs.asdict(self)
 
 
 def detect_level(text: str) -> str | None:
