@@ -28,6 +28,7 @@ from sidecar.sources import Source, build_sources
 
 logger = logging.getLogger(__name__)
 
+
 def build_app(settings: Settings, extra_jobs: list[Callable[[], object]] | None = None) -> FastAPI:
     """The whole sidecar as an ASGI app. `extra_jobs` are coroutine factories run beside the
     sources (the demo's log writer uses it)."""

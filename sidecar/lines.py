@@ -104,3 +104,16 @@ def leading_time(text: str) -> float | None:
     except ValueError:
         return None
     return stamp.timestamp() if stamp.tzinfo is not None else None
+
+
+def utf8_prefix(raw: bytes, limit: int) -> bytes:
+    """At most `limit` bytes of `raw`, never ending inside a UTF-8 sequence (so cutting a long
+    line leaves no replacement character behind for the character cut in two)."""
+    cut = raw[:limit]
+    start = len(cut) - 1
+    while start >= 0 and start > len(cut) - 4 and (cut[start] & 0xC0) == 0x80:
+        start -= 1  # back to the lead byte of the last character
+    if start < 0 or cut[start] < 0xC0:
+        return cut  # ASCII, or stray continuation bytes (decoded as replacement characters)
+    length = 2 if cut[start] < 0xE0 else 3 if cut[start] < 0xF0 else 4
+    return cut if start + length <= len(cut) else cut[:start]

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.sse import StreamReader
+from tests.support.sse import StreamClient
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_bearer_auth_guards_the_api_but_not_the_probes(sidecar, logfile: Path) -
         assert httpx.get(server.url + open_path).status_code == 200, open_path
     assert httpx.get(server.url + "/api/auth").json() == {"mode": "bearer"}
     # A token in the URL works (curl, EventSource) and never reaches the access log.
-    reader = StreamReader(server.url, {"access_token": "s3cret", "tail": 1}).start()
+    reader = StreamClient(server.url, {"access_token": "s3cret", "tail": 1}).start()
     assert reader.status == 200
     lines, _ = reader.collect_lines(1)
     assert lines[0]["text"] == "INFO hello"

@@ -50,6 +50,21 @@ def docker(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> su
     return result
 
 
+def wait_ready(client: httpx.Client, container: str, started: float) -> None:
+    """Until the sidecar in `container` answers /readyz with 200; fails with its log if the container
+    stops, or 60 s after `started`."""
+    while True:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        state = docker("inspect", "--format", "{{.State.Status}}", container).stdout.strip()
+        assert state == "running", docker("logs", container, check=False).stderr[-3000:]
+        assert time.monotonic() - started < 60, "the sidecar never became ready:\n" + docker("logs", container, check=False).stderr[-3000:]
+        time.sleep(0.1)
+
+
 def engine_answers() -> bool:
     if shutil.which("docker") is None:
         return False
@@ -232,16 +247,7 @@ def test_image_streams_a_writer_containers_lines_end_to_end(image: str, base_ima
                "-e", "LOG_SIDECAR_HOST=127.0.0.1", "-e", "LOG_SIDECAR_AUTH=bearer", image)
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=10) as client:
-            while True:
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                state = docker("inspect", "--format", "{{.State.Status}}", sidecar).stdout.strip()
-                assert state == "running", docker("logs", sidecar, check=False).stderr[-3000:]
-                assert time.monotonic() - started < 60, "the sidecar never became ready"
-                time.sleep(0.1)
+            wait_ready(client, sidecar, started)
             figures(seconds_to_ready_from_docker_run=f"{time.monotonic() - started:.2f}")
             assert client.get("/api/stream").status_code == 401
             seen: list[str] = []
@@ -290,17 +296,7 @@ def test_image_follows_pod_logs_through_the_kubernetes_client(image: str, tmp_pa
                image)
         seen: list[str] = []
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            started = time.monotonic()
-            while True:
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                state = docker("inspect", "--format", "{{.State.Status}}", name).stdout.strip()
-                assert state == "running", docker("logs", name, check=False).stderr[-3000:]
-                assert time.monotonic() - started < 60, docker("logs", name, check=False).stderr[-3000:]
-                time.sleep(0.1)
+            wait_ready(client, name, time.monotonic())
             fake.emit("web", "app", ["pod line 3"])
             with client.stream("GET", "/api/stream", params={"format": "text", "source": "web.app"}) as stream:
                 for line in stream.iter_lines():

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from sidecar.demo import ROTATE_EVERY_LINES, DemoWriter
-from tests.support.sse import StreamReader
+from tests.support.sse import StreamClient
 
 
 def test_demo_writer_produces_varied_logs_and_rotates(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_demo_command_serves_live_demo_logs(tmp_path: Path) -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        reader = StreamReader(url, {"tail": 0}).start()
+        reader = StreamClient(url, {"tail": 0}).start()
         lines, _ = reader.collect_lines(100)
         assert {line["source"] for line in lines} == {"app.log", "worker.log", "access.log"}
         assert {line["level"] for line in lines} >= {"info"}

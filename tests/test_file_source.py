@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import os
-import queue
 import re
 import shutil
 import threading
@@ -20,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from httpx_sse import connect_sse
 
 from sidecar.config import Settings
 from sidecar.hub import Batch, Hub, SourceChange
@@ -28,66 +25,10 @@ from sidecar.ops.metrics import Metrics
 from sidecar.sources import files
 from sidecar.sources.files import FileSource, FileSourceError, LineSplitter, source_id_candidates
 from tests.support.server import SidecarProcess
+from tests.support.sse import WAIT, StreamClient, lines_of, texts_of
 from tests.support.writer import RotatingWriter, append
 
 pytestmark = pytest.mark.timeout(60)
-
-WAIT = 15.0  # generous bound for anything to arrive; tests finish as soon as it does
-
-
-# --- reading the stream ---
-
-
-class Stream:
-    """/api/stream read on a thread; the test takes lines and source events in order."""
-
-    def __init__(self, url: str, params: dict[str, str | int]) -> None:
-        self._queue: queue.Queue[tuple[str, dict]] = queue.Queue()
-        self._client = httpx.Client(timeout=httpx.Timeout(10.0, read=None))
-        self._thread = threading.Thread(target=self._read, args=(url, params), daemon=True)
-        self._thread.start()
-
-    def _read(self, url: str, params: dict[str, str | int]) -> None:
-        try:
-            with connect_sse(self._client, "GET", url + "/api/stream", params=params) as events:
-                events.response.raise_for_status()
-                for sse in events.iter_sse():
-                    if not sse.data:
-                        continue  # retry-only or comment block: EventSource dispatches nothing either
-                    data = json.loads(sse.data)
-                    if sse.event == "lines":
-                        for line in data["lines"]:
-                            self._queue.put(("line", line))
-                    else:
-                        self._queue.put((sse.event, data))
-        except Exception as error:  # noqa: BLE001 - reported to the test through the queue
-            self._queue.put(("closed", {"error": repr(error)}))
-
-    def until(self, done: Callable[[str, dict], bool], timeout: float = WAIT) -> list[tuple[str, dict]]:
-        """Items up to and including the first one `done` accepts; fails after `timeout`."""
-        seen: list[tuple[str, dict]] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                kind, data = self._queue.get(timeout=max(left, 0.001))
-            except queue.Empty:
-                raise AssertionError(f"timed out; received: {seen[-20:]}") from None
-            seen.append((kind, data))
-            if kind == "closed":
-                raise AssertionError(f"stream closed: {data}; received: {seen[-20:]}")
-            if done(kind, data):
-                return seen
-
-    def until_line(self, text: str, timeout: float = WAIT) -> list[tuple[str, dict]]:
-        return self.until(lambda kind, data: kind == "line" and data["text"] == text, timeout)
-
-    def until_change(self, source: str, change: str, timeout: float = WAIT) -> list[tuple[str, dict]]:
-        wanted = (source, change)
-        return self.until(lambda kind, data: kind == "source" and (data["source"], data["change"]) == wanted, timeout)
-
-    def close(self) -> None:
-        self._client.close()
 
 
 @pytest.fixture
@@ -111,14 +52,15 @@ def serve(sidecar, logs: Path) -> Callable[..., SidecarProcess]:
 
 
 @pytest.fixture
-def live(logs: Path) -> Iterator[Callable[..., Stream]]:
+def live(logs: Path) -> Iterator[Callable[..., StreamClient]]:
     """Open a stream and return once it is live: a probe line written after connecting came
     through. Source events are not backfilled, so tests that expect one need this."""
-    streams: list[Stream] = []
+    streams: list[StreamClient] = []
 
-    def open_stream(server: SidecarProcess, **params: str | int) -> Stream:
-        stream = Stream(server.url, {"tail": 0, **params})
+    def open_stream(server: SidecarProcess, **params: str | int) -> StreamClient:
+        stream = StreamClient(server.url, {"tail": 0, **params})
         streams.append(stream)
+        stream.start()
         probe = logs / "probe.log"
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
@@ -127,20 +69,13 @@ def live(logs: Path) -> Iterator[Callable[..., Stream]]:
                 stream.until(lambda kind, data: kind == "line" and data["source"] == "probe.log", timeout=0.1)
                 return stream
             except AssertionError:
-                continue
+                if stream.ended or stream.error:
+                    raise
         raise AssertionError("stream never went live")
 
     yield open_stream
     for stream in streams:
         stream.close()
-
-
-def lines_of(items: list[tuple[str, dict]], source: str = "app.log") -> list[dict]:
-    return [data for kind, data in items if kind == "line" and data["source"] == source]
-
-
-def texts_of(items: list[tuple[str, dict]], source: str = "app.log") -> list[str]:
-    return [line["text"] for line in lines_of(items, source)]
 
 
 def sources(server: SidecarProcess) -> dict[str, dict]:
@@ -164,7 +99,7 @@ def test_live_lines_arrive_and_the_file_is_followed(serve, live, logs: Path) -> 
     stream = live(server)
     append(logs / "app.log", "first line\nsecond line\n")
     items = stream.until_line("second line")
-    assert texts_of(items) == ["first line", "second line"]
+    assert texts_of(items, "app.log") == ["first line", "second line"]
     record = sources(server)["app.log"]
     assert (record["kind"], record["state"], record["target"]) == ("file", "following", str(logs / "app.log"))
     assert record["bytes_seen"] == len("first line\nsecond line\n")
@@ -192,7 +127,7 @@ def test_rename_rotation_delivers_every_line_once_in_order(serve, live, logs: Pa
     items = stream.until_line("n=002999", timeout=30)
     writer.join(5)
     assert writer.error is None and writer.rotations == 5
-    numbers = [int(text[2:]) for text in texts_of(items)]
+    numbers = [int(text[2:]) for text in texts_of(items, "app.log")]
     assert numbers == list(range(3000))
     rotated = [data for kind, data in items if kind == "source" and data["change"] == "rotated"]
     assert len(rotated) == writer.rotations
@@ -225,7 +160,7 @@ def test_truncate_then_refill_past_the_old_offset_between_polls_is_seen(serve, l
         handle.write(b"".join(b"refilled line %d\n" % n for n in range(5)))
     items = stream.until_line("refilled line 4")
     assert any(kind == "source" and data["change"] == "truncated" for kind, data in items)
-    assert texts_of(items) == [f"refilled line {n}" for n in range(5)]
+    assert texts_of(items, "app.log") == [f"refilled line {n}" for n in range(5)]
 
 
 def test_partial_line_is_held_until_its_newline(serve, live, logs: Path) -> None:
@@ -238,7 +173,7 @@ def test_partial_line_is_held_until_its_newline(serve, live, logs: Path) -> None
     time.sleep(0.2)
     append(log, "ld\nnext\n")
     items = stream.until_line("next")
-    assert texts_of(items) == ["hello world", "next"]
+    assert texts_of(items, "app.log") == ["hello world", "next"]
 
 
 def test_partial_line_is_flushed_after_partial_flush(serve, live, logs: Path) -> None:
@@ -247,10 +182,10 @@ def test_partial_line_is_flushed_after_partial_flush(serve, live, logs: Path) ->
     log = logs / "app.log"
     append(log, "no newline yet")
     items = stream.until_line("no newline yet")
-    assert texts_of(items) == ["no newline yet"]
+    assert texts_of(items, "app.log") == ["no newline yet"]
     # Its newline comes later: it ends the flushed line, it does not make an empty one.
     append(log, "\nnext\n")
-    assert texts_of(stream.until_line("next")) == ["next"]
+    assert texts_of(stream.until_line("next"), "app.log") == ["next"]
 
 
 def test_long_line_is_cut_marked_and_the_tailer_goes_on(serve, live, logs: Path) -> None:
@@ -261,7 +196,7 @@ def test_long_line_is_cut_marked_and_the_tailer_goes_on(serve, live, logs: Path)
         append(log, "x" * 100_000)
     append(log, "\nafter the long line\n")
     items = stream.until_line("after the long line")
-    long_line, after = lines_of(items)
+    long_line, after = lines_of(items, "app.log")
     assert long_line["truncated"] is True and long_line["text"] == "x" * 65536
     assert after["truncated"] is False
     metrics = httpx.get(server.url + "/metrics", timeout=5).text
@@ -273,7 +208,7 @@ def test_invalid_utf8_nul_and_crlf_are_delivered_as_text(serve, live, logs: Path
     stream = live(server)
     append(logs / "app.log", b"bad \xff\xfe end\nnul \x00 here\r\ncut \xe2\x82\n" + "ünïcödé ✓\n".encode())
     items = stream.until_line("ünïcödé ✓")
-    assert texts_of(items) == ["bad \ufffd\ufffd end", "nul \x00 here", "cut \ufffd", "ünïcödé ✓"]
+    assert texts_of(items, "app.log") == ["bad \ufffd\ufffd end", "nul \x00 here", "cut \ufffd", "ünïcödé ✓"]
     assert sources(server)["app.log"]["state"] == "following"
 
 

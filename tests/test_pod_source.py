@@ -3,26 +3,21 @@ and a fake API server (tests/fake_kube_api.py) on 127.0.0.1 that the test drives
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from httpx_sse import connect_sse
 
 from tests.fake_kube_api import FakeKubeApi, rfc3339nano
 from tests.support.server import SidecarProcess
+from tests.support.sse import WAIT, StreamClient
 
 pytestmark = pytest.mark.timeout(60)
-
-WAIT = 15.0  # longest wait for anything to show up
 
 
 @pytest.fixture
@@ -49,75 +44,32 @@ def pod_env(fake: FakeKubeApi, tmp_path: Path, mode: str = "own", port: int | No
     return env
 
 
-class StreamClient:
-    """One SSE client of /api/stream, read in a thread; events kept in order."""
-
-    def __init__(self, url: str, **params: str) -> None:
-        self.events: list[tuple[str, dict]] = []
-        self.cond = threading.Condition()
-        self.client = httpx.Client(timeout=httpx.Timeout(5.0, read=None))
-        self._open = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(url, params), daemon=True)
-        self._thread.start()
-        assert self._open.wait(WAIT), "stream did not open"
-
-    def _read(self, url: str, params: dict) -> None:
-        try:
-            with connect_sse(self.client, "GET", url + "/api/stream", params=params) as source:
-                self._open.set()
-                for event in source.iter_sse():
-                    if not event.data:
-                        continue  # retry-only or comment block: EventSource dispatches nothing either
-                    with self.cond:
-                        self.events.append((event.event, json.loads(event.data)))
-                        self.cond.notify_all()
-        except (httpx.HTTPError, RuntimeError):
-            pass
-        finally:
-            self._open.set()
-
-    def lines(self, source: str | None = None) -> list[dict]:
-        with self.cond:
-            return [
-                line
-                for kind, data in self.events
-                if kind == "lines"
-                for line in data["lines"]
-                if source is None or line["source"] == source
-            ]
-
-    def texts(self, source: str | None = None) -> list[str]:
-        return [line["text"] for line in self.lines(source)]
-
-    def changes(self, source: str | None = None) -> list[dict]:
-        with self.cond:
-            return [d for kind, d in self.events if kind == "source" and (source is None or d["source"] == source)]
-
-    def wait(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out waiting for {what}; events: {self.events[-20:]}")
-                self.cond.wait(left)
-
-    def close(self) -> None:
-        self.client.close()
-
-
 @pytest.fixture
 def stream_clients() -> Iterator[Callable[..., StreamClient]]:
     opened: list[StreamClient] = []
 
     def open_stream(url: str, **params: str) -> StreamClient:
-        client = StreamClient(url, **params)
+        client = StreamClient(url, params)
         opened.append(client)
-        return client
+        return client.start(WAIT)
 
     yield open_stream
     for client in opened:
         client.close()
+
+
+@pytest.fixture
+def follow_web_app(fake, tmp_path, sidecar, stream_clients) -> Callable[..., tuple[SidecarProcess, StreamClient]]:
+    """The common start: the API up with pod `web` of one container `app`, the sidecar following
+    it (extra LOG_SIDECAR_* settings as keywords) and a client on its stream."""
+
+    def start(**settings: str) -> tuple[SidecarProcess, StreamClient]:
+        fake.start()
+        fake.add_pod("web", ["app"])
+        side = sidecar(env=pod_env(fake, tmp_path, **settings))
+        return side, stream_clients(side.url)
+
+    return start
 
 
 def wait_until(check: Callable[[], object], what: str, timeout: float = WAIT) -> object:
@@ -173,11 +125,8 @@ def test_containers_named_in_config_are_the_only_ones_followed(fake, tmp_path, s
 
 
 @pytest.mark.parametrize("abrupt", [False, True], ids=["ended-stream", "broken-connection-mid-line"])
-def test_cut_streams_resume_with_no_duplicate_and_no_gap(fake, tmp_path, sidecar, stream_clients, abrupt):
-    fake.start()
-    fake.add_pod("web", ["app"])
-    side = sidecar(env=pod_env(fake, tmp_path))
-    client = stream_clients(side.url)
+def test_cut_streams_resume_with_no_duplicate_and_no_gap(fake, follow_web_app, abrupt):
+    side, client = follow_web_app()
     # Every follow stream is cut after 7 lines; resuming with sinceTime (whole seconds) sends the
     # lines of that second again. Five lines per second, two of them with the same nanosecond.
     fake.cut_every, fake.cut_abruptly = 7, abrupt
@@ -203,11 +152,8 @@ def test_cut_streams_resume_with_no_duplicate_and_no_gap(fake, tmp_path, sidecar
     assert 'log_sidecar_source_reconnects_total{source="web.app"}' in metrics
 
 
-def test_a_stalled_stream_is_reopened(fake, tmp_path, sidecar, stream_clients):
-    fake.start()
-    fake.add_pod("web", ["app"])
-    side = sidecar(env=pod_env(fake, tmp_path, pod_stall_seconds="0.5"))
-    client = stream_clients(side.url)
+def test_a_stalled_stream_is_reopened(fake, follow_web_app):
+    _, client = follow_web_app(pod_stall_seconds="0.5")
     fake.emit("web", "app", ["one"])
     client.wait(lambda: client.texts("web.app") == ["one"], "the first line")
     wait_until(lambda: fake.log_requests("web", "app") >= 3, "reconnects after silence")
@@ -216,11 +162,8 @@ def test_a_stalled_stream_is_reopened(fake, tmp_path, sidecar, stream_clients):
     assert any(c.get("reason") == "stalled" for c in client.changes("web.app"))
 
 
-def test_a_restarted_container_is_followed_again(fake, tmp_path, sidecar, stream_clients):
-    fake.start()
-    fake.add_pod("web", ["app"])
-    side = sidecar(env=pod_env(fake, tmp_path))
-    client = stream_clients(side.url)
+def test_a_restarted_container_is_followed_again(fake, follow_web_app):
+    side, client = follow_web_app()
     fake.emit("web", "app", ["first life"])
     client.wait(lambda: client.texts("web.app") == ["first life"], "the first instance's line")
 
@@ -237,11 +180,8 @@ def test_a_restarted_container_is_followed_again(fake, tmp_path, sidecar, stream
     assert sources(side)["web.app"]["state"] == "following"
 
 
-def test_lines_written_while_the_api_failed_before_a_restart_are_caught_up(fake, tmp_path, sidecar, stream_clients):
-    fake.start()
-    fake.add_pod("web", ["app"])
-    side = sidecar(env=pod_env(fake, tmp_path))
-    client = stream_clients(side.url)
+def test_lines_written_while_the_api_failed_before_a_restart_are_caught_up(fake, follow_web_app):
+    _, client = follow_web_app()
     fake.emit("web", "app", ["before"])
     client.wait(lambda: client.texts("web.app") == ["before"], "the first line")
     fake.fail("log", 500)
@@ -308,11 +248,8 @@ def test_forbidden_is_reported_with_the_missing_permission(fake, tmp_path, sidec
     client.wait(lambda: client.texts("web.app") == ["visible once allowed"], "the lines once allowed")
 
 
-def test_forbidden_while_following_sends_an_error_event_then_recovers(fake, tmp_path, sidecar, stream_clients):
-    fake.start()
-    fake.add_pod("web", ["app"])
-    side = sidecar(env=pod_env(fake, tmp_path))
-    client = stream_clients(side.url)
+def test_forbidden_while_following_sends_an_error_event_then_recovers(fake, follow_web_app):
+    side, client = follow_web_app()
     fake.emit("web", "app", ["before"])
     client.wait(lambda: client.texts("web.app") == ["before"], "the first line")
 
@@ -368,11 +305,8 @@ def test_many_viewers_share_one_api_stream(fake, tmp_path, sidecar, stream_clien
     assert fake.open_log_streams[("web", "app")] == 1
 
 
-def test_invalid_utf8_is_replaced_and_long_lines_are_cut(fake, tmp_path, sidecar, stream_clients):
-    fake.start()
-    fake.add_pod("web", ["app"])
-    side = sidecar(env=pod_env(fake, tmp_path, max_line_bytes="1024"))
-    client = stream_clients(side.url)
+def test_invalid_utf8_is_replaced_and_long_lines_are_cut(fake, follow_web_app):
+    _, client = follow_web_app(max_line_bytes="1024")
     fake.emit("web", "app", [b"bad \xff\xfe bytes", "x" * 5000, "é" * 3000, "after"])
     client.wait(lambda: "after" in client.texts("web.app"), "the lines")
     bad, long_ascii, long_utf8, after = client.lines("web.app")

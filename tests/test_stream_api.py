@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.server import SidecarProcess
-from tests.support.sse import StreamReader
+from tests.support.sse import StreamClient
 
 
 def append(path: Path, *lines: str | bytes) -> None:
@@ -45,11 +45,12 @@ def env_for(logs: Path, **extra: str) -> dict[str, str]:
 
 def test_live_lines_arrive_with_ids_levels_and_sources(sidecar, logs: Path) -> None:
     server = sidecar(env_for(logs))
-    reader = StreamReader(server.url, {"tail": 0}).start()
+    reader = StreamClient(server.url, {"tail": 0}).start()
     assert reader.status == 200
     assert reader.response_headers["content-type"].startswith("text/event-stream")
     assert reader.response_headers["x-accel-buffering"] == "no"
-    assert reader.next_event().retry == 1000  # the browser reconnects after 1 s, not its default 3 s
+    reader.wait(lambda: reader.retry is not None, "the opening retry: field", timeout=10)
+    assert reader.retry == 1000  # the browser reconnects after 1 s, not its default 3 s
     assert "no-cache" in reader.response_headers["cache-control"]
     append(logs / "app.log", "INFO started", "ERROR broken")
     lines, _ = reader.collect_lines(2)
@@ -66,7 +67,7 @@ def test_tail_and_since_backfill(sidecar, logs: Path) -> None:
     append(logs / "app.log", *[f"old {i}" for i in range(50)])
     server = sidecar(env_for(logs))
     _wait_lines(server.url, 50)
-    reader = StreamReader(server.url, {"tail": 5}).start()
+    reader = StreamClient(server.url, {"tail": 5}).start()
     lines, _ = reader.collect_lines(5)
     assert [line["text"] for line in lines] == [f"old {i}" for i in range(45, 50)]
 
@@ -74,21 +75,21 @@ def test_tail_and_since_backfill(sidecar, logs: Path) -> None:
     time.sleep(0.05)
     append(logs / "app.log", "new 1", "new 2")
     _wait_lines(server.url, 52)
-    since = StreamReader(server.url, {"since": cutoff.isoformat()}).start()
+    since = StreamClient(server.url, {"since": cutoff.isoformat()}).start()
     lines, _ = since.collect_lines(2)
     assert [line["text"] for line in lines] == ["new 1", "new 2"]
 
 
 def test_reconnect_with_last_event_id_has_no_gap_and_no_duplicate(sidecar, logs: Path) -> None:
     server = sidecar(env_for(logs))
-    first = StreamReader(server.url, {"tail": 0}).start()
+    first = StreamClient(server.url, {"tail": 0}).start()
     append(logs / "app.log", *[f"n {i}" for i in range(10)])
     lines, _ = first.collect_lines(10)
-    first.stop()
+    first.close()
     last_seen = lines[4]["id"]  # pretend the client saw only the first five
     append(logs / "app.log", *[f"n {i}" for i in range(10, 20)])
     _wait_lines(server.url, 20)
-    resumed = StreamReader(server.url, headers={"Last-Event-ID": str(last_seen)}).start()
+    resumed = StreamClient(server.url, headers={"Last-Event-ID": str(last_seen)}).start()
     more, others = resumed.collect_lines(15)
     assert [line["text"] for line in more] == [f"n {i}" for i in range(5, 20)]
     assert not [event for event in others if event.event == "gap"]
@@ -96,12 +97,12 @@ def test_reconnect_with_last_event_id_has_no_gap_and_no_duplicate(sidecar, logs:
 
 def test_resume_past_the_buffer_starts_with_a_gap(sidecar, logs: Path) -> None:
     server = sidecar(env_for(logs, LOG_SIDECAR_BUFFER_LINES="10"))
-    reader = StreamReader(server.url, {"tail": 0}).start()
+    reader = StreamClient(server.url, {"tail": 0}).start()
     append(logs / "app.log", "first")
     [seen], _ = reader.collect_lines(1)
     append(logs / "app.log", *[f"later {i}" for i in range(30)])
     _wait_lines(server.url, 10)
-    resumed = StreamReader(server.url, {"last_event_id": seen["id"]}).start()
+    resumed = StreamClient(server.url, {"last_event_id": seen["id"]}).start()
     gap = resumed.wait_for("gap")
     assert json.loads(gap.data) == {"source": "app.log", "missed": 20, "reason": "evicted"}
     lines, _ = resumed.collect_lines(10)
@@ -111,7 +112,7 @@ def test_resume_past_the_buffer_starts_with_a_gap(sidecar, logs: Path) -> None:
 def test_slow_client_gets_a_gap_while_a_fast_client_gets_everything(sidecar, logs: Path) -> None:
     total, step = 120_000, 4_000
     server = sidecar(env_for(logs, LOG_SIDECAR_CLIENT_QUEUE_LINES="5000", LOG_SIDECAR_BUFFER_LINES="1000"))
-    fast = StreamReader(server.url, {"tail": 0}).start()
+    fast = StreamClient(server.url, {"tail": 0}).start()
     slow = socket.create_connection(("127.0.0.1", server.port))
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     slow.sendall(f"GET /api/stream?tail=0 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
@@ -147,7 +148,7 @@ def test_slow_client_gets_a_gap_while_a_fast_client_gets_everything(sidecar, log
 
 def test_hostile_lines_are_delivered_safely(sidecar, logs: Path) -> None:
     server = sidecar(env_for(logs, LOG_SIDECAR_MAX_LINE_BYTES="65536"))
-    reader = StreamReader(server.url, {"tail": 0}).start()
+    reader = StreamClient(server.url, {"tail": 0}).start()
     append(
         logs / "app.log",
         b"M" * 1_048_576,
@@ -218,7 +219,7 @@ def test_previous_instance_is_only_for_pod_sources(shared_server) -> None:
 
 def test_grep_and_level_filter_stream_and_history(sidecar, logs: Path) -> None:
     server = sidecar(env_for(logs))
-    reader = StreamReader(server.url, {"tail": 0, "grep": "(?i)order", "level": "warn"}).start()
+    reader = StreamClient(server.url, {"tail": 0, "grep": "(?i)order", "level": "warn"}).start()
     append(logs / "app.log", "INFO order placed", "ERROR order failed", "ERROR disk full", "WARN Order slow")
     lines, _ = reader.collect_lines(2)
     assert [line["text"] for line in lines] == ["ERROR order failed", "WARN Order slow"]
@@ -254,7 +255,7 @@ def test_keepalive_comments_are_sent_on_an_idle_stream(sidecar, logs: Path) -> N
 
 def test_stream_cap_answers_429(sidecar, logs: Path) -> None:
     server = sidecar(env_for(logs, LOG_SIDECAR_MAX_STREAMS="2"))
-    readers = [StreamReader(server.url, {"tail": 0}).start() for _ in range(2)]
+    readers = [StreamClient(server.url, {"tail": 0}).start() for _ in range(2)]
     assert [reader.status for reader in readers] == [200, 200]
     response = httpx.get(server.url + "/api/stream")
     assert response.status_code == 429
@@ -283,7 +284,7 @@ def test_readyz_is_503_without_any_source(sidecar) -> None:
 
 def test_metrics_count_what_happened(sidecar, logs: Path) -> None:
     server = sidecar(env_for(logs))
-    reader = StreamReader(server.url, {"tail": 0}).start()
+    reader = StreamClient(server.url, {"tail": 0}).start()
     append(logs / "app.log", "one", "two", "three")
     reader.collect_lines(3)
     text = httpx.get(server.url + "/metrics").text
@@ -309,7 +310,7 @@ def test_cors_is_off_unless_origins_are_listed(sidecar, logs: Path) -> None:
 
 def test_graceful_shutdown_ends_open_streams(sidecar, logs: Path) -> None:
     server = sidecar(env_for(logs))
-    reader = StreamReader(server.url, {"tail": 0}).start()
+    reader = StreamClient(server.url, {"tail": 0}).start()
     append(logs / "app.log", "before shutdown")
     reader.collect_lines(1)
     started = time.monotonic()

@@ -56,7 +56,7 @@ from fnmatch import fnmatchcase
 
 from sidecar.config import Settings
 from sidecar.hub import Hub
-from sidecar.lines import LogLine, leading_time
+from sidecar.lines import LogLine, leading_time, utf8_prefix
 
 try:  # Linux only; elsewhere the source polls.
     from inotify_simple import Event, INotify
@@ -150,8 +150,7 @@ class LineSplitter:
         if len(raw) <= self.limit:
             text = _strip_cr(raw.decode("utf-8", "replace"))
             return LogLine(self.source_id, text, leading_time(text) or now)
-        self.truncated += 1
-        return LogLine(self.source_id, _cut_utf8(raw, self.limit), now, truncated=True)
+        return self._cut(raw, now)
 
     def _hold(self, rest: bytes, now: float) -> list[LogLine]:
         """Keep `rest` as the partial line unless that passes the limit: then cut and skip."""
@@ -163,26 +162,15 @@ class LineSplitter:
             return []
         self.partial = b""
         self.skipping = True
+        return [self._cut(held, now)]
+
+    def _cut(self, raw: bytes, now: float) -> LogLine:
         self.truncated += 1
-        return [LogLine(self.source_id, _cut_utf8(held, self.limit), now, truncated=True)]
+        return LogLine(self.source_id, utf8_prefix(raw, self.limit).decode("utf-8", "replace"), now, truncated=True)
 
 
 def _strip_cr(text: str) -> str:
     return text[:-1] if text.endswith("\r") else text
-
-
-def _cut_utf8(raw: bytes, limit: int) -> str:
-    """The first `limit` bytes as text, without a replacement char for a sequence cut in two."""
-    cut = raw[:limit]
-    back = 0
-    while back < 3 and back < len(cut) and cut[-1 - back] & 0xC0 == 0x80:
-        back += 1
-    if back < len(cut):
-        lead = cut[-1 - back]
-        need = 2 if lead & 0xE0 == 0xC0 else 3 if lead & 0xF0 == 0xE0 else 4 if lead & 0xF8 == 0xF0 else 1
-        if lead >= 0xC0 and need > back + 1:
-            cut = cut[: -1 - back]
-    return cut.decode("utf-8", "replace")
 
 
 # --- one open file ---

@@ -26,7 +26,7 @@ from typing import Any
 
 from sidecar.config import Settings
 from sidecar.hub import Hub
-from sidecar.lines import LogLine, detect_level
+from sidecar.lines import LogLine, detect_level, utf8_prefix
 from sidecar.sources.kube import (
     KubeApi,
     KubeError,
@@ -60,18 +60,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 def source_id_for(*parts: str) -> str:
     """`pod.container` with anything outside [A-Za-z0-9._-] replaced by `_`."""
     return _UNSAFE.sub("_", ".".join(parts))
-
-
-def _cut_utf8(data: bytes, limit: int) -> bytes:
-    """At most `limit` bytes, not splitting the last UTF-8 sequence."""
-    cut = data[:limit]
-    start = len(cut) - 1
-    while start >= 0 and start > len(cut) - 4 and (cut[start] & 0xC0) == 0x80:
-        start -= 1  # back to the lead byte of the last character
-    if start < 0 or cut[start] < 0xC0:
-        return cut  # ASCII, or stray continuation bytes (decoded as replacement characters)
-    length = 2 if cut[start] < 0xE0 else 3 if cut[start] < 0xF0 else 4
-    return cut if start + length <= len(cut) else cut[:start]
 
 
 class LineSplitter:
@@ -114,7 +102,7 @@ class LineSplitter:
         stamp = parse_timestamp(raw[:space]) if space > 0 else None
         body = raw[space + 1 :] if stamp is not None else raw
         if len(body) > self.max_line_bytes:
-            return stamp, _cut_utf8(body, self.max_line_bytes), True
+            return stamp, utf8_prefix(body, self.max_line_bytes), True
         return stamp, body, False
 
 
@@ -652,7 +640,7 @@ class PodLogSource:
 
     def _sync(self, pods: list[dict]) -> None:
         listed = {pod["metadata"]["name"] for pod in pods}
-        for name, view in list(self.pods.items()):
+        for name in list(self.pods):
             if name not in listed:
                 self._pod_deleted(name)
         for pod in pods:
