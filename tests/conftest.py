@@ -12,8 +12,13 @@ def sidecar() -> Iterator[Callable[..., SidecarProcess]]:
     """Factory: sidecar(env={...}) starts a real sidecar process; all are stopped after the test."""
     started: list[SidecarProcess] = []
 
-    def start(env: dict[str, str] | None = None, args: list[str] | None = None, wait_ready: bool = True) -> SidecarProcess:
-        process = SidecarProcess(env, args)
+    def start(
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        wait_ready: bool = True,
+        wrapper: list[str] | None = None,
+    ) -> SidecarProcess:
+        process = SidecarProcess(env, args, wrapper)
         started.append(process)
         return process.start(wait_ready=wait_ready)
 

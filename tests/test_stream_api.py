@@ -317,8 +317,7 @@ def test_graceful_shutdown_ends_open_streams(sidecar, logs: Path) -> None:
     # uvicorn exits by re-raising the SIGTERM it handled, after closing every connection.
     assert server.stop() in (0, -signal.SIGTERM)
     assert time.monotonic() - started < 9  # well inside a pod's default 30 s grace period
-    while (event := reader.next_event(5)).event != "end-of-stream":
-        pass  # the stream was ended with a proper last chunk, not cut
+    reader.wait(lambda: reader.ended, "the end of the stream", timeout=5)  # a proper last chunk, not a reset
     assert "ASGI callable returned without completing response" not in "".join(server.output)
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from tests.support.browser import WAIT_MS, ViewerPage, append_lines, browser, viewer  # noqa: F401 (fixtures)
 from tests.support.server import SidecarProcess
 

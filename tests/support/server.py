@@ -19,11 +19,14 @@ _LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 class SidecarProcess:
     """The sidecar as a child process, configured through LOG_SIDECAR_* env like in a pod."""
 
-    def __init__(self, env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, args: list[str] | None = None, wrapper: list[str] | None = None
+    ) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOG_SIDECAR_")}
         self.env.update({"LOG_SIDECAR_HOST": "127.0.0.1", "LOG_SIDECAR_PORT": "0"})
         self.env.update(env or {})
         self.args = args or []
+        self.wrapper = wrapper or []  # a command that execs the sidecar, e.g. setpriv to drop privileges
         self.proc: subprocess.Popen[str] | None = None
         self.port: int | None = None
         self.output: list[str] = []
@@ -35,7 +38,7 @@ class SidecarProcess:
 
     def start(self, timeout: float = 15.0, wait_ready: bool = True) -> SidecarProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sidecar", "serve", *self.args],
+            [*self.wrapper, sys.executable, "-m", "sidecar", "serve", *self.args],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
