@@ -12,7 +12,7 @@ import heapq
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sidecar.lines import LogLine, detect_level
@@ -84,11 +84,11 @@ class SourceRecord:
     id: str
     kind: str  # "file" or "pod"
     target: str  # path, or namespace/pod/container
+    buffer: RingBuffer
     state: str = "starting"
     error: str | None = None
     lines_seen: int = 0
     bytes_seen: int = 0
-    buffer: RingBuffer = field(default=None)  # type: ignore[assignment]
 
     def to_json(self) -> dict:
         return {
@@ -117,7 +117,6 @@ class RingBuffer:
         # Runs of consecutive evicted ids: (first_id, last_id). Ids are global, so a run
         # breaks wherever another source's lines sit in between.
         self._evicted: deque[list[int]] = deque(maxlen=EVICTED_RUNS_KEPT)
-        self.evicted_total = 0
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -144,7 +143,6 @@ class RingBuffer:
                 self._evicted[-1][1] = old.id
             else:
                 self._evicted.append([old.id, old.id])
-        self.evicted_total += evicted
         return evicted
 
     def missed_after(self, after_id: int) -> int:
@@ -238,7 +236,7 @@ class Hub:
     def add_source(self, source_id: str, kind: str, target: str) -> SourceRecord:
         record = self.sources.get(source_id)
         if record is None:
-            record = SourceRecord(source_id, kind, target, buffer=RingBuffer(self.max_lines, self.max_bytes))
+            record = SourceRecord(source_id, kind, target, RingBuffer(self.max_lines, self.max_bytes))
             self.sources[source_id] = record
             self.announce(source_id, "added", kind=kind, target=target)
         return record
@@ -291,10 +289,6 @@ class Hub:
     def unsubscribe(self, subscription: Subscription) -> None:
         subscription.close()
         self._subscribers.discard(subscription)
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
 
     def resume_gaps(self, sources: Iterable[str], after_id: int) -> list[Gap]:
         """What a client resuming after `after_id` can no longer get."""
