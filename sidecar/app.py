@@ -42,7 +42,10 @@ def build_app(settings: Settings, extra_jobs: list[Callable[[], object]] | None 
         state = app.state
         state.loop_watch = health.LoopWatch()
         state.source_tasks = [_start(source) for source in sources]
-        helpers = [asyncio.create_task(state.loop_watch.run(), name="loop-watch")]
+        helpers = [
+            asyncio.create_task(state.loop_watch.run(), name="loop-watch"),
+            asyncio.create_task(_release_ended(hub, settings.ended_retention), name="release-ended"),
+        ]
         helpers += [asyncio.create_task(job(), name="job") for job in extra_jobs or []]
         try:
             yield
@@ -89,6 +92,12 @@ def build_app(settings: Settings, extra_jobs: list[Callable[[], object]] | None 
     if settings.access_log:
         app.add_middleware(AccessLogMiddleware)
     return app
+
+
+async def _release_ended(hub: Hub, retention: float) -> None:
+    while True:
+        await asyncio.sleep(min(60.0, max(retention / 2, 0.1)))
+        hub.release_ended(retention)
 
 
 def _start(source: Source) -> asyncio.Task:

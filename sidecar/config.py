@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     buffer_bytes: int = Field(
         16 * 1_048_576, ge=1024, description="Bytes kept per source; the older lines go first past either bound."
     )
+    ended_retention: float = Field(
+        3600.0, ge=0, description="Seconds the lines of an ended source (file deleted, pod gone) are kept, then freed."
+    )
     client_queue_lines: int = Field(
         20_000, ge=100, description="Lines queued for one slow client before it is sent a gap instead."
     )

@@ -86,6 +86,7 @@ class SourceRecord:
     target: str  # path, or namespace/pod/container
     buffer: RingBuffer
     state: str = "starting"
+    ended_at: float | None = None  # monotonic time it ended, for release_ended
     error: str | None = None
     lines_seen: int = 0
     bytes_seen: int = 0
@@ -136,14 +137,24 @@ class RingBuffer:
             self.bytes += len(line.text) + LINE_OVERHEAD_BYTES
         evicted = 0
         while self._lines and (len(self._lines) > self.max_lines or self.bytes > self.max_bytes):
-            old = self._lines.popleft()
-            self.bytes -= len(old.text) + LINE_OVERHEAD_BYTES
+            self._evict_oldest()
             evicted += 1
-            if self._evicted and self._evicted[-1][1] + 1 == old.id:
-                self._evicted[-1][1] = old.id
-            else:
-                self._evicted.append([old.id, old.id])
         return evicted
+
+    def clear(self) -> int:
+        """Drop every line (the source ended long ago); returns how many were dropped."""
+        count = len(self._lines)
+        while self._lines:
+            self._evict_oldest()
+        return count
+
+    def _evict_oldest(self) -> None:
+        old = self._lines.popleft()
+        self.bytes -= len(old.text) + LINE_OVERHEAD_BYTES
+        if self._evicted and self._evicted[-1][1] + 1 == old.id:
+            self._evicted[-1][1] = old.id
+        else:
+            self._evicted.append([old.id, old.id])
 
     def missed_after(self, after_id: int) -> int:
         """How many evicted lines had an id above `after_id` (a lower bound past the kept runs)."""
@@ -243,7 +254,21 @@ class Hub:
 
     def set_state(self, source_id: str, state: str, error: str | None = None) -> None:
         record = self.sources[source_id]
+        if state == "ended" and record.state != "ended":
+            record.ended_at = time.monotonic()
+        elif state != "ended":
+            record.ended_at = None
         record.state, record.error = state, error
+
+    def release_ended(self, retention: float) -> None:
+        """Free the lines of sources that ended more than `retention` seconds ago.
+
+        Deleted dated files and replaced pods would otherwise each keep a full buffer for the
+        life of the process. The small record stays, so a source that comes back carries on."""
+        now = time.monotonic()
+        for record in self.sources.values():
+            if record.ended_at is not None and now - record.ended_at >= retention and len(record.buffer):
+                self.metrics.lines_evicted.labels(record.id).inc(record.buffer.clear())
 
     def publish(self, source_id: str, lines: list[LogLine]) -> None:
         """Number the lines, keep them, and hand them to every interested subscriber."""

@@ -93,3 +93,21 @@ def test_resume_from_an_id_of_another_process_is_a_restart_gap() -> None:
     publish(hub, "a", "x")
     [gap] = hub.resume_gaps(["a"], 12345)
     assert gap.reason == "restart" and gap.missed is None
+
+
+def test_lines_of_a_long_ended_source_are_freed_and_resume_reports_them() -> None:
+    hub = make_hub()
+    seen = publish(hub, "a", "before")
+    publish(hub, "a", *[f"a{i}" for i in range(5)])
+    publish(hub, "b", "b0")
+    hub.set_state("a", "ended")
+    hub.release_ended(retention=3600)
+    assert len(hub.lines(["a"])) == 6  # not yet
+    hub.release_ended(retention=0)
+    assert hub.lines(["a"]) == [] and [line.text for line in hub.lines(["b"])] == ["b0"]
+    assert hub.sources["a"].to_json()["lines_held"] == 0 and hub.sources["a"].state == "ended"
+    [gap] = hub.resume_gaps(["a", "b"], seen[0].id)
+    assert (gap.source, gap.missed, gap.reason) == ("a", 5, "evicted")
+    hub.set_state("a", "following")  # the file came back: the source carries on
+    publish(hub, "a", "again")
+    assert [line.text for line in hub.lines(["a"])] == ["again"]

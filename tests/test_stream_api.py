@@ -266,6 +266,20 @@ def test_stream_cap_answers_429(sidecar, logs: Path) -> None:
     assert _metric(metrics, "log_sidecar_rejected_streams_total") == 1
 
 
+def test_lines_of_a_deleted_file_are_freed_after_the_retention(sidecar, logs: Path) -> None:
+    append(logs / "old.log", *[f"old {i}" for i in range(20)])
+    server = sidecar(env_for(logs, LOG_SIDECAR_ROTATE_WAIT="0.1", LOG_SIDECAR_ENDED_RETENTION="0.5"))
+    _wait_lines(server.url, 20)
+    (logs / "old.log").unlink()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        record = {s["id"]: s for s in httpx.get(server.url + "/api/sources").json()["sources"]}["old.log"]
+        if record["state"] == "ended" and record["lines_held"] == 0:
+            break
+        time.sleep(0.1)
+    assert (record["state"], record["lines_held"], record["lines_seen"]) == ("ended", 0, 20)
+
+
 def test_readyz_is_503_until_a_file_is_readable(sidecar, tmp_path: Path) -> None:
     server = sidecar({"LOG_SIDECAR_FILES": str(tmp_path / "*.log")}, wait_ready=False)
     response = httpx.get(server.url + "/readyz")
