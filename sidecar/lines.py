@@ -47,9 +47,6 @@ class LogLine(msgspec.Struct):
     truncated: bool = False
     id: int = 0
 
-    def to_json(self) -> dict:
-        return msgspec.structs.asdict(self)
-
 
 def detect_level(text: str) -> str | None:
     """Best-effort severity: a JSON level key, a `level=` pair, a level word, or a klog prefix."""

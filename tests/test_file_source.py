@@ -24,7 +24,7 @@ from sidecar.hub import Batch, Hub, SourceChange
 from sidecar.ops.metrics import Metrics
 from sidecar.sources import files
 from sidecar.sources.files import FileSource, FileSourceError, LineSplitter, source_id_candidates
-from tests.support.server import SidecarProcess
+from tests.support.server import SidecarProcess, run_coroutine
 from tests.support.sse import WAIT, StreamClient, lines_of, texts_of
 from tests.support.writer import RotatingWriter, append
 
@@ -362,7 +362,7 @@ def _run_source(settings: Settings, body: Callable[[Hub], object]) -> list[objec
             await asyncio.gather(*tasks, return_exceptions=True)
         return events
 
-    return asyncio.run(main())
+    return run_coroutine(main())
 
 
 def test_watch_auto_falls_back_to_polling_when_inotify_fails(monkeypatch, tmp_path: Path, caplog) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from sidecar.hub import Batch, Gap, Hub, SourceChange
 from sidecar.lines import LogLine
 from sidecar.ops.metrics import Metrics
+from tests.support.server import run_coroutine
 
 
 def make_hub(max_lines: int = 100, max_bytes: int = 1_000_000, max_pending: int = 1000) -> Hub:
@@ -74,7 +74,7 @@ def test_slow_subscriber_gets_a_gap_and_never_holds_more_than_its_bound() -> Non
         assert delivered == 50
         assert len(gaps) == 1 and gaps[0].missed == 950 and gaps[0].reason == "slow-client"
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 def test_resume_reports_exactly_the_evicted_lines_of_each_source() -> None:

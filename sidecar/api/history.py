@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import msgspec
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from sidecar.api.params import SourceParam, get_hub, line_filter, select_sources
 from sidecar.lines import LogLine
 from sidecar.sources import SourceError
 
 router = APIRouter()
+_JSON = msgspec.json.Encoder()
 MAX_PAGE = 10_000
 
 
@@ -30,14 +32,14 @@ async def lines_page(
     grep: str | None = Query(None),
     level: str | None = Query(None),
     previous: bool = Query(False, description="Pod sources: the last `limit` lines of the previous container instance."),
-) -> dict:
+) -> Response:
     if before is not None and after is not None:
         raise HTTPException(400, "give before or after, not both")
     hub = get_hub(request)
     keep = line_filter(grep, level)
     if previous:
         lines = await _previous_instance_lines(request, select_sources(hub, source), limit)
-        return {"lines": [line.to_json() for line in lines if keep.keeps_all or keep(line)], "more": False}
+        return _page([line for line in lines if keep.keeps_all or keep(line)], more=False)
     picked = hub.lines(
         select_sources(hub, source),
         before_id=before,
@@ -49,7 +51,13 @@ async def lines_page(
     more = len(picked) > limit
     if more:
         picked = picked[1:] if after is None else picked[:-1]
-    return {"lines": [line.to_json() for line in picked], "more": more}
+    return _page(picked, more)
+
+
+def _page(lines: list[LogLine], more: bool) -> Response:
+    """Encoded by msgspec straight from the Structs: a 10,000-line page takes milliseconds, where
+    FastAPI's generic encoder would hold the event loop (and every live stream) for ~0.2 s."""
+    return Response(_JSON.encode({"lines": lines, "more": more}), media_type="application/json")
 
 
 @router.get("/api/download", summary="Held lines as text/plain")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -99,3 +100,23 @@ class SidecarProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def run_coroutine(coroutine) -> object:
+    """asyncio.run in a thread of its own: a browser test earlier in the same session (Playwright's
+    sync API) leaves the main thread marked as running a loop, where asyncio.run refuses to start."""
+    result: list[object] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coroutine))
+        except BaseException as error:  # re-raised in the caller's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
