@@ -113,7 +113,7 @@ ENV PATH=/opt/log-sidecar/bin:/usr/local/bin:/usr/bin:/bin \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
-    LOG_SIDECAR_HOST=0.0.0.0 \
+    LOG_SIDECAR_HOST=:: \
     LOG_SIDECAR_PORT=8080
 # On the final file system (no shell here, exec form): every sidecar module and the kubernetes client
 # import, what uvicorn loads at start (uvloop and httptools strictly when installed: uvicorn's "auto"

@@ -36,6 +36,10 @@ AUTH_HEADER = (
     f"  kubectl get secret {AUTH_SECRET} -o jsonpath='{{.data.secret}}' | base64 -d; echo   # the token\n"
     "The viewer asks for the token once (then a session cookie keeps you signed in)."
 )
+NATIVE_NOTE = (
+    "The sidecar is a native sidecar (an initContainer with restartPolicy Always): Kubernetes 1.29 or newer.\n"
+    "Older clusters: move it from initContainers to containers and drop its restartPolicy."
+)
 HELM_ONLY_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by")
 
 # file -> (header comment, helm arguments, kinds kept)
@@ -45,7 +49,8 @@ VARIANTS: dict[str, tuple[str, list[str], tuple[str, ...]]] = {
         f"{AUTH_HEADER}\n"
         "kubectl apply -f manifests/log-sidecar.yaml\n"
         "kubectl port-forward service/log-sidecar 8080:8080, then open http://127.0.0.1:8080/\n"
-        "Your workload: replace the 'app' container (image, command, args) and keep the 'logs' mount.",
+        "Your workload: replace the 'app' container (image, command, args) and keep the 'logs' mount.\n"
+        f"{NATIVE_NOTE}",
         [],
         ("Deployment", "Service"),
     ),
@@ -54,7 +59,8 @@ VARIANTS: dict[str, tuple[str, list[str], tuple[str, ...]]] = {
         "API (LOG_SIDECAR_POD_SOURCE=own), with the ServiceAccount, Role and RoleBinding that needs.\n"
         "The API token is mounted into the sidecar alone. Change the RoleBinding's subject namespace\n"
         "if you apply it elsewhere than 'default'.\n"
-        f"{AUTH_HEADER}",
+        f"{AUTH_HEADER}\n"
+        f"{NATIVE_NOTE}",
         ["--set", "podSource.mode=own"],
         ("ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"),
     ),

@@ -216,7 +216,7 @@ def test_image_config_is_non_root_with_healthcheck_and_entrypoint(image: str) ->
     assert config["Entrypoint"] == ["log-sidecar", "serve"]
     assert config["StopSignal"] == "SIGTERM"
     assert "/healthz" in " ".join(config["Healthcheck"]["Test"])
-    assert "LOG_SIDECAR_HOST=0.0.0.0" in config["Env"]
+    assert "LOG_SIDECAR_HOST=::" in config["Env"]
     # Distroless: no shell to exec into; the user has a passwd entry.
     assert docker("run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", image, "-c", "true",
                   check=False).returncode != 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.helm import REPO_ROOT, HelmUnavailable, helm_path, validate_objects
+from tests.support.helm import REPO_ROOT, HelmUnavailable, helm_path, settings_field_names, validate_objects
 
 MANIFESTS = REPO_ROOT / "manifests"
 FILES = sorted(path.name for path in MANIFESTS.glob("*.yaml"))
@@ -17,6 +17,11 @@ FILES = sorted(path.name for path in MANIFESTS.glob("*.yaml"))
 
 def load(name: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all((MANIFESTS / name).read_text()) if doc]
+
+
+def sidecar_of(pod: dict) -> dict:
+    (found,) = [c for c in pod.get("initContainers", []) + pod["containers"] if c["name"] == "log-sidecar"]
+    return found
 
 
 def generator():
@@ -70,9 +75,10 @@ def test_manifests_equal_helm_template_with_matching_values(helm: Path, name: st
             got_pod, want_pod = got["spec"]["template"]["spec"], want["spec"]["template"]["spec"]
             for key in ("image", "env", "ports", "startupProbe", "livenessProbe", "readinessProbe",
                         "securityContext", "volumeMounts", "resources"):
-                assert [c.get(key) for c in got_pod["containers"]] == [c.get(key) for c in want_pod["containers"]], (
-                    f"{where} ({key})"
-                )
+                for group in ("initContainers", "containers"):
+                    assert [c.get(key) for c in got_pod.get(group, [])] == [c.get(key) for c in want_pod.get(group, [])], (
+                        f"{where} ({group}: {key})"
+                    )
             assert got_pod["volumes"] == want_pod["volumes"], where
         assert got == want, where
 
@@ -81,16 +87,21 @@ def test_plain_deployment_runs_the_sidecar_hardened_and_without_api_token() -> N
     (deployment,) = [o for o in load("log-sidecar.yaml") if o["kind"] == "Deployment"]
     pod = deployment["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
-    (sidecar,) = [c for c in pod["containers"] if c["name"] == "log-sidecar"]
-    assert sidecar["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "logs-http"}
+    sidecar = sidecar_of(pod)
+    # Readiness never depends on the sources: a missing file must not take the workload out of its Service.
+    assert sidecar["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "logs-http"}
     assert sidecar["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "logs-http"}
+    assert sidecar["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "logs-http"}
+    assert sidecar["restartPolicy"] == "Always", "a native sidecar (Kubernetes 1.29+)"
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    assert env["LOG_SIDECAR_HOST"] == "::", "dual-stack: :: answers IPv4 and IPv6"
+    assert env["LOG_SIDECAR_STATE_DIR"] == "/var/lib/log-sidecar"
+    assert env["LOG_SIDECAR_BUFFER_TOTAL_BYTES"] == str(256 * 1024 * 1024 // 2), "half the 256Mi limit"
     context = sidecar["securityContext"]
     assert context["runAsNonRoot"] and context["readOnlyRootFilesystem"] and not context["allowPrivilegeEscalation"]
     assert context["capabilities"]["drop"] == ["ALL"] and context["seccompProfile"]["type"] == "RuntimeDefault"
-    from sidecar.config import Settings
-
     names = {e["name"] for e in sidecar["env"]}
-    assert names <= {f"LOG_SIDECAR_{field.upper()}" for field in Settings.model_fields}
+    assert names <= {f"LOG_SIDECAR_{field.upper()}" for field in settings_field_names()}
     assert not [o for o in load("log-sidecar.yaml") if o["kind"] in ("Role", "RoleBinding", "ServiceAccount")]
 
 
@@ -100,7 +111,7 @@ def test_plain_deployment_uses_bearer_auth_from_a_secret_the_user_creates(name: 
     assert not [o for o in objects if o["kind"] == "Secret"], "no token (real or placeholder) ships in the files"
     (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
     pod = deployment["spec"]["template"]["spec"]
-    (sidecar,) = [c for c in pod["containers"] if c["name"] == "log-sidecar"]
+    sidecar = sidecar_of(pod)
     env = {e["name"]: e.get("value") for e in sidecar["env"]}
     assert env["LOG_SIDECAR_AUTH"] == "bearer"
     (volume,) = [v for v in pod["volumes"] if "secret" in v]
@@ -135,3 +146,10 @@ def test_servicemonitor_manifest_scrapes_metrics_of_the_plain_service() -> None:
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+
+
+def test_image_binds_dual_stack_by_default() -> None:
+    # Like the chart and the manifests: :: answers IPv4 and IPv6 (the sidecar falls back to 0.0.0.0
+    # where the kernel has no IPv6). The image tests check the built image's config the same way.
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert "LOG_SIDECAR_HOST=:: " in dockerfile and "LOG_SIDECAR_HOST=0.0.0.0" not in dockerfile
