@@ -199,7 +199,9 @@ def test_no_rbac_and_no_api_token_unless_the_pod_source_is_on(values_file: str) 
         assert "serviceAccountName" not in pod
         assert not any("projected" in volume for volume in pod["volumes"])
         return
-    assert sorted(o["kind"] for o in rbac) == ["Role", "RoleBinding", "ServiceAccount"]
+    values = yaml.safe_load((CHART_DIR / "ci" / values_file).read_text())
+    created = values.get("serviceAccount", {}).get("create", True)
+    assert sorted(o["kind"] for o in rbac) == ["Role", "RoleBinding"] + (["ServiceAccount"] if created else [])
     (role,) = by_kind(objects, "Role")
     grants = {(resource, verb) for rule in role["rules"] for resource in rule["resources"] for verb in rule["verbs"]}
     needed = {("pods", "get"), ("pods/log", "get")}
@@ -207,9 +209,10 @@ def test_no_rbac_and_no_api_token_unless_the_pod_source_is_on(values_file: str) 
         needed |= {("pods", "list"), ("pods", "watch")}
     assert grants == needed
     (binding,) = by_kind(objects, "RoleBinding")
-    (account,) = by_kind(objects, "ServiceAccount")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "logs"}]
-    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    account = by_kind(objects, "ServiceAccount")[0]["metadata"]["name"] if created else values["serviceAccount"]["name"]
+    assert account != "default", "log access is never bound to the namespace's default ServiceAccount"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "logs"}]
+    assert pod["serviceAccountName"] == account
     # The token goes to the sidecar alone, through a projected volume like the one Kubernetes would add.
     sidecar = sidecar_container(pod)
     token_mounts = [m for m in sidecar["volumeMounts"] if m["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"]
@@ -487,6 +490,290 @@ def test_notes_for_basic_auth_name_the_user_and_the_secret_key() -> None:
     assert "get secret log-viewer-credentials -o jsonpath='{.data.password}' | base64 -d; echo" in text
 
 
+# --- a safe guest in the workload's pod (issue 8) -----------------------------------------------------
+
+
+def helm_fails(*args: str) -> str:
+    """stderr of a `helm template` that must fail."""
+    result = run_helm("template", "demo", str(CHART_DIR), "--namespace", "logs", "--kube-version", "1.29.0", *args,
+                      check=False)
+    assert result.returncode != 0, f"helm template {' '.join(args)} rendered:\n{result.stdout[:2000]}"
+    return result.stderr
+
+
+def pod_spec(objects: list[dict]) -> dict:
+    return deployment(objects)["spec"]["template"]["spec"]
+
+
+def pod_annotations(objects: list[dict]) -> dict:
+    return deployment(objects)["spec"]["template"]["metadata"].get("annotations", {})
+
+
+@pytest.mark.parametrize("probe", ["readinessProbe", "livenessProbe", "startupProbe"])
+def test_a_probe_on_readyz_is_refused(probe: str) -> None:
+    stderr = helm_fails("--set", f"sidecar.{probe}.httpGet.path=/readyz")
+    assert f"sidecar.{probe} must not use /readyz" in stderr and "use /healthz" in stderr
+
+
+def test_helm_test_still_checks_readyz() -> None:
+    # /readyz stays for dashboards, alerts and the release check; only the pod's probes leave it.
+    (test_pod,) = by_kind(render(), "Pod")
+    assert "/readyz" in test_pod["spec"]["containers"][0]["args"][0]
+
+
+def _schema() -> dict:
+    import json
+
+    return json.loads((CHART_DIR / "values.schema.json").read_text())
+
+
+def _managed_settings() -> dict[str, str]:
+    """The chart's managed settings, from the `log-sidecar.managedSettings` template."""
+    source = (CHART_DIR / "templates" / "_helpers.tpl").read_text()
+    body = source.split('{{- define "log-sidecar.managedSettings" -}}', 1)[1].split("{{- end }}", 1)[0]
+    return yaml.safe_load(body)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def test_extra_settings_enum_is_the_settings_fields_the_chart_does_not_manage() -> None:
+    enum = set(_schema()["properties"]["sidecar"]["properties"]["extraSettings"]["propertyNames"]["enum"])
+    managed = set(_managed_settings())
+    assert managed <= settings_field_names(), f"managed names that are no setting: {managed - settings_field_names()}"
+    snake = {name for name in enum if name == name.lower()}
+    assert snake == settings_field_names() - managed
+    assert enum == snake | {_camel(name) for name in snake}, "each field in snake_case and camelCase"
+
+
+def test_every_name_of_the_enum_renders_its_settings_field(tmp_path: Path) -> None:
+    enum = _schema()["properties"]["sidecar"]["properties"]["extraSettings"]["propertyNames"]["enum"]
+    camel = sorted({_camel(name) for name in enum})
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump({"sidecar": {"extraSettings": {name: 1 for name in camel}}}))
+    env = env_of(sidecar_container(pod_spec(template(CHART_DIR, "-f", str(path)))))
+    rendered = {name for name in env if name.startswith("LOG_SIDECAR_")}
+    expected = {f"LOG_SIDECAR_{name.upper()}" for name in enum if name == name.lower()}
+    assert expected <= rendered <= settings_fields()
+
+
+@pytest.mark.parametrize("key", ["auth", "host", "bufferLines", "state_dir", "count", "podSource"])
+def test_extra_settings_refuse_a_setting_the_chart_manages(key: str) -> None:
+    # The schema refuses it (the enum leaves the managed names out) ...
+    stderr = helm_fails("--set", f"sidecar.extraSettings.{key}=none")
+    assert f"invalid propertyName '{key}'" in stderr
+    # ... and so does the template, saying what to set instead, when the schema is skipped.
+    stderr = helm_fails("--skip-schema-validation", "--set", f"sidecar.extraSettings.{key}=none")
+    field = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+    assert f"the chart manages LOG_SIDECAR_{field.upper()}; set {_managed_settings()[field]} instead" in stderr
+
+
+def test_extra_settings_refuse_a_typo() -> None:
+    stderr = helm_fails("--set", "sidecar.extraSettings.pollIntervall=1")
+    assert "invalid propertyName 'pollIntervall'" in stderr and "'pollInterval'" in stderr
+
+
+def _checksum(secret: dict) -> str:
+    import base64
+    import hashlib
+
+    data = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    return hashlib.sha256(f"secret={data['secret']}\nusername={data['username']}".encode()).hexdigest()
+
+
+def test_pod_template_carries_the_checksum_of_the_created_secret() -> None:
+    objects = render()
+    (secret,) = by_kind(objects, "Secret")
+    assert pod_annotations(objects)["checksum/secret"] == _checksum(secret)
+    # Another token: another checksum, so the pods roll instead of keeping the old token.
+    other = render(None, "--set", "auth.secret=another-token")
+    (other_secret,) = by_kind(other, "Secret")
+    assert pod_annotations(other)["checksum/secret"] == _checksum(other_secret) != _checksum(secret)
+
+
+@pytest.mark.parametrize("values_file", ["existing-secret-basic-auth-values.yaml", "auth-none-values.yaml"])
+def test_no_checksum_when_the_chart_does_not_own_the_secret(values_file: str) -> None:
+    assert "checksum/secret" not in pod_annotations(render(values_file))
+
+
+def test_native_auto_follows_the_cluster_version() -> None:
+    assert yaml.safe_load((CHART_DIR / "values.yaml").read_text())["sidecar"]["native"] == "auto"
+    old = pod_spec(render(kube_version="1.28.9"))
+    assert "initContainers" not in old and [c["name"] for c in old["containers"]] == ["app", "log-sidecar"]
+    assert "restartPolicy" not in old["containers"][1]
+    new = pod_spec(render(kube_version="1.29.0"))
+    assert [c["name"] for c in new["initContainers"]] == ["log-sidecar"]
+    assert new["initContainers"][0]["restartPolicy"] == "Always"
+    classic = pod_spec(render("classic-sidecar-values.yaml"))
+    assert "initContainers" not in classic and sidecar_container(classic) in classic["containers"]
+
+
+EMBEDDED = ("--set", "workload.enabled=false", "--set", "service.enabled=false", "--set", "tests.enabled=false")
+
+
+@pytest.mark.parametrize("enabled, message", [
+    ("networkPolicy.enabled", "networkPolicy.enabled=true needs networkPolicy.podSelector"),
+    ("metrics.serviceMonitor.enabled", "metrics.serviceMonitor.enabled=true needs metrics.serviceMonitor.selector"),
+    ("metrics.podMonitor.enabled", "metrics.podMonitor.enabled=true needs metrics.podMonitor.selector"),
+])
+def test_embedding_mode_refuses_an_object_that_would_select_nothing(enabled: str, message: str) -> None:
+    stderr = helm_fails(*EMBEDDED, "--set", f"{enabled}=true")
+    assert message in stderr and "would select nothing" in stderr
+
+
+def test_a_service_without_the_workload_needs_a_selector() -> None:
+    stderr = helm_fails("--set", "workload.enabled=false")
+    assert "service.enabled=true needs service.selector" in stderr
+
+
+def test_embedding_mode_selects_the_given_labels() -> None:
+    objects = template(CHART_DIR, *EMBEDDED, "--set", "networkPolicy.enabled=true",
+                       "--set", "networkPolicy.podSelector.app=web",
+                       "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.selector.app=web",
+                       "--set", "metrics.serviceMonitor.port=metrics",
+                       "--set", "metrics.podMonitor.enabled=true", "--set", "metrics.podMonitor.selector.app=web")
+    assert validate_objects(objects) == []
+    assert sorted(o["kind"] for o in objects) == ["NetworkPolicy", "PodMonitor", "Secret", "ServiceMonitor"]
+    (policy,) = by_kind(objects, "NetworkPolicy")
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"app": "web"}}
+    (service_monitor,) = by_kind(objects, "ServiceMonitor")
+    assert service_monitor["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    assert service_monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    (pod_monitor,) = by_kind(objects, "PodMonitor")
+    assert pod_monitor["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+
+
+def test_pod_monitor_scrapes_the_sidecar_container_port() -> None:
+    objects = render("prometheus-rule-values.yaml")
+    (monitor,) = by_kind(objects, "PodMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    pod = deployment(objects)["spec"]["template"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["path"] == "/metrics" and "/metrics" in served_paths()
+    assert endpoint["port"] in {p["name"] for p in sidecar_container(pod["spec"])["ports"]}
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["logs"]}
+
+
+def test_pod_monitor_sends_the_credentials_when_metrics_need_auth() -> None:
+    objects = render(None, "--set", "metrics.podMonitor.enabled=true", "--set", "metrics.requireAuth=true")
+    (secret,) = by_kind(objects, "Secret")
+    (endpoint,) = by_kind(objects, "PodMonitor")[0]["spec"]["podMetricsEndpoints"]
+    assert endpoint["authorization"] == {"type": "Bearer",
+                                         "credentials": {"name": secret["metadata"]["name"], "key": "secret"}}
+
+
+def test_http_route_sends_the_stream_to_the_service_without_a_timeout() -> None:
+    objects = render("gateway-httproute-values.yaml")
+    (route,) = by_kind(objects, "HTTPRoute")
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["spec"]["parentRefs"] == [{"name": "public", "namespace": "gateways", "sectionName": "https"}]
+    assert route["spec"]["hostnames"] == ["logs.example.com"]
+    (rule,) = route["spec"]["rules"]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+    (service,) = by_kind(objects, "Service")
+    assert rule["backendRefs"] == [{"name": service["metadata"]["name"], "port": service["spec"]["ports"][0]["port"]}]
+    assert rule["timeouts"] == {"request": "0s", "backendRequest": "0s"}, "a live stream is one long response"
+
+
+def test_http_route_without_a_gateway_fails() -> None:
+    assert "httpRoute.enabled=true needs httpRoute.parentRefs" in helm_fails("--set", "httpRoute.enabled=true")
+
+
+def test_common_labels_reach_every_object_and_the_pods() -> None:
+    objects = render("classic-sidecar-values.yaml")
+    for obj in objects:
+        assert obj["metadata"]["labels"]["team"] == "platform", obj["kind"]
+    pod_labels = deployment(objects)["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["team"] == "platform"
+    assert deployment(objects)["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_extra_volumes_back_the_extra_mounts() -> None:
+    pod = pod_spec(render("classic-sidecar-values.yaml"))
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "sidecar-extra"]
+    assert volume["configMap"]["name"] == "log-sidecar-extra"
+    assert {"name": "sidecar-extra", "mountPath": "/etc/log-sidecar/extra", "readOnly": True} in (
+        sidecar_container(pod)["volumeMounts"])
+
+
+def test_an_existing_service_account_is_used_and_never_the_default_one() -> None:
+    objects = render("classic-sidecar-values.yaml")
+    assert by_kind(objects, "ServiceAccount") == []
+    assert pod_spec(objects)["serviceAccountName"] == "log-reader"
+    assert by_kind(objects, "RoleBinding")[0]["subjects"][0]["name"] == "log-reader"
+    stderr = helm_fails("--set", "podSource.mode=own", "--set", "serviceAccount.create=false")
+    assert "serviceAccount.create=false needs serviceAccount.name" in stderr
+    for create in ("true", "false"):
+        stderr = helm_fails("--set", "podSource.mode=own", "--set", f"serviceAccount.create={create}",
+                            "--set", "serviceAccount.name=default")
+        assert "serviceAccount.name must not be default" in stderr
+
+
+@pytest.mark.parametrize("limit, budget", [
+    ("256Mi", 128 * 1024 * 1024), ("1Gi", 512 * 1024 * 1024), ("1.5Gi", 768 * 1024 * 1024),
+    ("512M", 256_000_000), ("1G", 500_000_000), ("268435456", 134_217_728),
+])
+def test_buffer_budget_is_half_the_memory_limit(limit: str, budget: int) -> None:
+    env = env_of(sidecar_container(pod_spec(render(None, "--set-string", f"sidecar.resources.limits.memory={limit}"))))
+    assert env["LOG_SIDECAR_BUFFER_TOTAL_BYTES"] == str(budget)
+
+
+def test_buffer_budget_from_a_numeric_limit_and_the_default() -> None:
+    env = env_of(sidecar_container(pod_spec(render(None, "--set", "sidecar.resources.limits.memory=300000000"))))
+    assert env["LOG_SIDECAR_BUFFER_TOTAL_BYTES"] == "150000000"
+    assert env_of(sidecar_container(pod_spec(render())))["LOG_SIDECAR_BUFFER_TOTAL_BYTES"] == str(128 * 1024 * 1024)
+
+
+def test_buffer_budget_is_left_to_the_cgroup_without_a_limit() -> None:
+    env = env_of(sidecar_container(pod_spec(render(None, "--set", "sidecar.resources.limits=null"))))
+    assert "LOG_SIDECAR_BUFFER_TOTAL_BYTES" not in env
+
+
+def test_an_explicit_buffer_budget_wins_and_must_stay_below_the_limit() -> None:
+    env = env_of(sidecar_container(pod_spec(render("classic-sidecar-values.yaml"))))
+    assert env["LOG_SIDECAR_BUFFER_TOTAL_BYTES"] == "100000000"
+    stderr = helm_fails("--set", "sidecar.bufferTotalBytes=268435456")
+    assert "sidecar.bufferTotalBytes (\"268435456\") must be below sidecar.resources.limits.memory (256Mi)" in stderr
+
+
+def test_a_memory_limit_the_chart_cannot_read_fails_clearly() -> None:
+    stderr = helm_fails("--set-string", "sidecar.resources.limits.memory=256MB")
+    assert 'sidecar.resources.limits.memory "256MB": not a memory quantity' in stderr
+
+
+def test_state_dir_is_a_writable_empty_dir_for_restart_resume() -> None:
+    pod = pod_spec(render())
+    sidecar = sidecar_container(pod)
+    (mount,) = [m for m in sidecar["volumeMounts"] if m["mountPath"] == "/var/lib/log-sidecar"]
+    assert not mount.get("readOnly")
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["emptyDir"] == {"sizeLimit": "64Mi"}
+    assert env_of(sidecar)["LOG_SIDECAR_STATE_DIR"] == "/var/lib/log-sidecar"
+    (writer,) = pod["containers"]
+    assert all(m["name"] != mount["name"] for m in writer["volumeMounts"]), "the workload does not see it"
+    off = pod_spec(render("classic-sidecar-values.yaml"))
+    assert "LOG_SIDECAR_STATE_DIR" not in env_of(sidecar_container(off))
+    assert all(v["name"] != mount["name"] for v in off["volumes"])
+
+
+def test_patterns_render_as_named_counters_and_a_comma_is_refused() -> None:
+    env = env_of(sidecar_container(pod_spec(render("prometheus-rule-values.yaml"))))
+    assert env["LOG_SIDECAR_COUNT"] == "oom=OutOfMemoryError,timeout=(?i)timed? ?out"
+    assert "LOG_SIDECAR_COUNT" not in env_of(sidecar_container(pod_spec(render())))
+    assert "/metrics/patterns/slow" in helm_fails("--set", "metrics.patterns.slow=took [0-9]{4\\,}ms")
+    assert "invalid propertyName 'bad=name'" in helm_fails("--set", "metrics.patterns.bad\\=name=x")
+
+
+def test_per_client_cap_and_trusted_proxies() -> None:
+    env = env_of(sidecar_container(pod_spec(render("classic-sidecar-values.yaml"))))
+    assert env["LOG_SIDECAR_MAX_STREAMS_PER_CLIENT"] == "4"
+    assert env["LOG_SIDECAR_TRUSTED_PROXIES"] == "10.42.0.0/16,fd00:42::/64"
+    assert "/sidecar/trustedProxies/0" in helm_fails("--set", "sidecar.trustedProxies={ingress-nginx}")
+
+
 # --- the embeddable templates -------------------------------------------------------------------------
 
 
@@ -520,6 +807,12 @@ def test_example_chart_lints_and_renders_the_included_sidecar(example_chart: Pat
     # The subchart renders what the sidecar needs besides the pod (the auth Secret), not its own workload.
     (secret,) = by_kind(objects, "Secret")
     assert [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v] == [secret["metadata"]["name"]]
+    # The parent's pod template carries the checksum of the Secret the subchart renders (same render).
+    assert workload["spec"]["template"]["metadata"]["annotations"]["checksum/secret"] == _checksum(secret)
+    # sidecar.native=auto works through `index .Subcharts "log-sidecar"` (it carries .Capabilities).
+    assert [c["name"] for c in pod["initContainers"]] == ["log-sidecar"]
+    classic = by_kind(template(example_chart, kube_version="1.28.9"), "Deployment")[0]["spec"]["template"]["spec"]
+    assert "initContainers" not in classic and sidecar_container(classic) in classic["containers"]
     assert [s["metadata"]["name"] for s in by_kind(objects, "Service")] == ["demo-web"]
 
 
@@ -556,3 +849,14 @@ def test_readme_values_table_lists_every_value() -> None:
     missing = [key for key in _leaf_keys(values) if key not in table_keys
                and not any(k.startswith(key + ".") for k in table_keys)]
     assert not missing, f"values missing from the README table: {missing}"
+
+
+def test_example_chart_points_pod_monitor_and_network_policy_at_its_pods(example_chart: Path) -> None:
+    objects = template(example_chart, "--set", "log-sidecar.metrics.podMonitor.enabled=true",
+                       "--set", "log-sidecar.networkPolicy.enabled=true")
+    assert validate_objects(objects) == []
+    pod_labels = by_kind(objects, "Deployment")[0]["spec"]["template"]["metadata"]["labels"]
+    (monitor,) = by_kind(objects, "PodMonitor")
+    (policy,) = by_kind(objects, "NetworkPolicy")
+    for selector in (monitor["spec"]["selector"], policy["spec"]["podSelector"]):
+        assert selector["matchLabels"] and selector["matchLabels"].items() <= pod_labels.items()
