@@ -163,6 +163,23 @@ def test_truncate_then_refill_past_the_old_offset_between_polls_is_seen(serve, l
     assert texts_of(items, "app.log") == [f"refilled line {n}" for n in range(5)]
 
 
+def test_truncate_and_refill_with_fixed_width_lines_delivers_every_line(serve, live, logs: Path) -> None:
+    # Fixed-width numbered lines with a constant tail longer than any window before the offset:
+    # the bytes just before the old offset look the same after the refill; only the head differs.
+    server = serve(watch="poll", poll_interval=1.0)
+    stream = live(server)
+    log = logs / "app.log"
+    line = lambda n: b"%06d " % n + b"x" * 60 + b"\n"  # noqa: E731
+    append(log, b"".join(line(n) for n in range(10)))
+    items = stream.until_line("000009 " + "x" * 60)
+    with open(log, "wb") as handle:  # truncate and refill past the old offset in one write
+        handle.write(b"".join(line(n) for n in range(10, 40)))
+    items += stream.until_line("000039 " + "x" * 60)
+    numbers = [int(text[:6]) for text in texts_of(items, "app.log")]
+    assert sorted(numbers) == list(range(40)) and len(set(numbers)) == 40
+    assert any(kind == "source" and data["change"] == "truncated" for kind, data in items)
+
+
 def test_partial_line_is_held_until_its_newline(serve, live, logs: Path) -> None:
     server = serve(partial_flush=30)
     stream = live(server)

@@ -73,6 +73,9 @@ logger = logging.getLogger(__name__)
 CHUNK_BYTES = 256 * 1024
 # Bytes before the offset compared on every look, to catch truncate-then-refill.
 FINGERPRINT_BYTES = 32
+# The file's first bytes, compared on every look too: a refill past the old offset whose bytes
+# just before it look the same (fixed-width lines) still has another head.
+HEAD_BYTES = 1024
 # Checks of files without news between two yields to the loop, during a poll round.
 YIELD_EVERY = 32
 MAX_ID_LENGTH = 128
@@ -185,6 +188,7 @@ class OpenFile:
         self.offset = offset
         self.splitter = splitter
         self.fingerprint = b""
+        self.head = b""  # the file's first bytes as we read them: [0, len(head))
         self.last_data = now
         self.expires: float | None = None  # set once rotated away or deleted: closed after
 
@@ -332,6 +336,7 @@ class FileTailer:
         """Start at the last `start_bytes`, at the next line start (never half a line)."""
         start = max(0, size - self.settings.start_bytes)
         open_file.offset = start
+        open_file.head = os.pread(open_file.fd, min(HEAD_BYTES, start), 0)
         if start > 0:
             length = min(FINGERPRINT_BYTES, start)
             open_file.fingerprint = os.pread(open_file.fd, length, start - length)
@@ -347,13 +352,16 @@ class FileTailer:
             logger.info("%s: following again", self.path)
 
     def _check_truncation(self, open_file: OpenFile) -> None:
-        """Restart at 0 when the file shrank below the offset or the bytes before it changed."""
+        """Restart at 0 when the file shrank below the offset, or its head or the bytes just
+        before the offset changed (truncated and refilled past the offset between two looks)."""
         if open_file.offset == 0:
             return
         size = os.fstat(open_file.fd).st_size
         reason = None
         if size < open_file.offset:
             reason = "size"
+        elif open_file.head and os.pread(open_file.fd, len(open_file.head), 0) != open_file.head:
+            reason = "head"
         elif open_file.fingerprint:
             at = open_file.offset - len(open_file.fingerprint)
             if os.pread(open_file.fd, len(open_file.fingerprint), at) != open_file.fingerprint:
@@ -363,7 +371,7 @@ class FileTailer:
         self._publish_flush(open_file)
         old_offset = open_file.offset
         open_file.offset = 0
-        open_file.fingerprint = b""
+        open_file.fingerprint = open_file.head = b""
         open_file.splitter.reset()
         self.hub.announce(self.id, "truncated", path=self.path, offset=old_offset, size=size)
         logger.info("%s: truncated (%s) at offset %d, reading from 0", self.path, reason, old_offset)
@@ -376,6 +384,8 @@ class FileTailer:
         if not data:
             return True
         self._chunks_left -= 1
+        if len(open_file.head) == open_file.offset < HEAD_BYTES:
+            open_file.head += data[: HEAD_BYTES - open_file.offset]
         open_file.offset += len(data)
         if len(data) >= FINGERPRINT_BYTES:
             open_file.fingerprint = data[-FINGERPRINT_BYTES:]
