@@ -12,7 +12,7 @@ import heapq
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.lines import LogLine, detect_level
@@ -22,6 +22,8 @@ from sidecar.ops.metrics import Metrics
 LINE_OVERHEAD_BYTES = 120
 # How many evicted runs of ids a source remembers to tell a resuming client exactly what it missed.
 EVICTED_RUNS_KEPT = 100_000
+# Losses (lines gone before they were read) a source remembers for resuming clients.
+LOSSES_KEPT = 1000
 
 
 class Batch:
@@ -53,7 +55,7 @@ class Gap:
 
     source: str | None
     missed: int | None
-    reason: str  # "slow-client", "evicted", "restart"
+    reason: str  # "slow-client", "evicted", "restart", "rotated-unread", "budget"
     id: int  # resume point: the last id covered by the gap
 
     def to_json(self) -> dict:
@@ -90,9 +92,15 @@ class SourceRecord:
     error: str | None = None
     lines_seen: int = 0
     bytes_seen: int = 0
+    watch: str | None = None  # file sources: "inotify" or "poll"
+    lines_lost: int = 0
+    # Gaps of lines lost before they were read, for clients that resume from before them.
+    losses: deque[Gap] = field(default_factory=lambda: deque(maxlen=LOSSES_KEPT))
 
     def to_json(self) -> dict:
         return {
+            **({"watch": self.watch} if self.watch else {}),
+            "lines_lost": self.lines_lost,
             "id": self.id,
             "kind": self.kind,
             "target": self.target,
@@ -292,6 +300,33 @@ class Hub:
             if subscriber.wants(source_id):
                 subscriber.offer(batch)
 
+    def report_loss(self, source_id: str, reason: str, lines: int | None, size: int | None = None) -> None:
+        """Lines that will never be read (a rotated file gone, late writes to a closed one):
+        every client of the source gets a gap now, a client resuming from before it later."""
+        record = self.sources[source_id]
+        self.last_id = max(self.last_id + 1, self._now_id())  # the gap's own id, after every line so far
+        gap = Gap(source_id, lines, reason, self.last_id)
+        record.losses.append(gap)
+        if lines:
+            record.lines_lost += lines
+            self.metrics.lines_lost.labels(source_id, reason).inc(lines)
+        if size:
+            self.metrics.bytes_lost.labels(source_id, reason).inc(size)
+        self.metrics.gaps.labels(reason).inc()
+        for subscriber in self._subscribers:
+            if subscriber.wants(source_id):
+                subscriber.offer(Gap(source_id, lines, reason, gap.id))
+
+    def set_watch_mode(self, source_id: str, mode: str) -> None:
+        """How a file source sees changes, for /api/sources and log_sidecar_watch_mode."""
+        record = self.sources[source_id]
+        if record.watch == mode:
+            return
+        if record.watch is not None:
+            self.metrics.watch_mode.remove(source_id, record.watch)
+        record.watch = mode
+        self.metrics.watch_mode.labels(source_id, mode).set(1)
+
     def record_bytes(self, source_id: str, count: int) -> None:
         self.sources[source_id].bytes_seen += count
         self.metrics.bytes_read.labels(source_id).inc(count)
@@ -321,9 +356,11 @@ class Hub:
             return [Gap(None, None, "restart", self.last_id)]
         gaps = []
         for source_id in sources:
-            missed = self.sources[source_id].buffer.missed_after(after_id)
+            record = self.sources[source_id]
+            missed = record.buffer.missed_after(after_id)
             if missed:
                 gaps.append(Gap(source_id, missed, "evicted", after_id))
+            gaps.extend(Gap(source_id, g.missed, g.reason, g.id) for g in record.losses if g.id > after_id)
         return gaps
 
     def lines(

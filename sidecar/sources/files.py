@@ -79,6 +79,12 @@ HEAD_BYTES = 1024
 # Checks of files without news between two yields to the loop, during a poll round.
 YIELD_EVERY = 32
 MAX_ID_LENGTH = 128
+# Rotated files found by inode are only those changed after the file before them was opened,
+# less this much (file times come from a coarse kernel clock).
+AGE_SLACK_NS = 1_000_000_000
+# Closed rotated files watched for late writes (counted as lost), per path.
+CLOSED_KEPT = 8
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".z")
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _GLOB_MAGIC = re.compile(r"[*?[]")
 
@@ -190,7 +196,15 @@ class OpenFile:
         self.fingerprint = b""
         self.head = b""  # the file's first bytes as we read them: [0, len(head))
         self.last_data = now
-        self.expires: float | None = None  # set once rotated away or deleted: closed after
+        self.opened_ns = time.time_ns()
+        self.real_path = ""  # the file's own path when opened (a symlink's target)
+        self.retired_at: float | None = None  # set once rotated away or deleted
+
+    def close_deadline(self, quiet: float, cap: float) -> float | None:
+        """A retired file closes once quiet for `quiet` seconds, or `cap` after it was retired."""
+        if self.retired_at is None:
+            return None
+        return min(max(self.last_data, self.retired_at) + quiet, self.retired_at + cap)
 
     def flush_deadline(self, partial_flush: float) -> float | None:
         return self.last_data + partial_flush if self.splitter.partial else None
@@ -226,6 +240,14 @@ class FileTailer:
         self.ever_opened = False
         self.ended = False
         self._chunks_left = 0
+        # Files of this path already opened or present before it was followed: never read
+        # (again) when found under a rotated name. Pruned to what still exists at each scan.
+        self.known: set[tuple[int, int]] = set()
+        self._scanned = False
+        self._rotated_from: OpenFile | None = None  # the last current file, until the next one is open
+        # Rotated files closed while still there: (ident, offset). Writes past the offset are lost.
+        self.closed: deque[tuple[tuple[int, int], int, str]] = deque(maxlen=CLOSED_KEPT)  # ident, offset, real path
+        self.is_followed: Callable[[str], bool] = lambda path: False  # paths with a tailer of their own
 
     # -- the one entry point --
 
@@ -246,8 +268,9 @@ class FileTailer:
             flush_at = open_file.flush_deadline(self.settings.partial_flush)
             if flush_at is not None:
                 deadlines.append(flush_at)
-            if open_file.expires is not None:
-                deadlines.append(open_file.expires)
+            close_at = open_file.close_deadline(self.settings.rotate_wait, self.settings.rotate_wait_max)
+            if close_at is not None:
+                deadlines.append(close_at)
         return min(deadlines) if deadlines else None
 
     @property
@@ -267,14 +290,20 @@ class FileTailer:
         for old in list(self.retired):
             if not self._read(old, now):
                 return True
-            if old.expires is not None and old.expires <= now:
+            close_at = old.close_deadline(self.settings.rotate_wait, self.settings.rotate_wait_max)
+            if close_at is not None and close_at <= now:
                 self._close_retired(old)
         st = self._stat_path()
         if self.current is not None and (st is None or _ident(st) != self.current.ident):
+            self._rotated_from = self.current
             self._retire(self.current, now, deleted=st is None)
             self.current = None
-            if not self._read(self.retired[-1], now):
-                return True
+        if self.current is None and self._rotated_from is not None and st is not None:
+            # Before the file now at the path: those that passed through it since the old one.
+            self._find_unread_rotated(self._rotated_from, st, now)
+            for retired in list(self.retired):
+                if not self._read(retired, now):
+                    return True
         if self.current is None:
             if st is None:
                 self._end_if_gone()
@@ -325,6 +354,12 @@ class FileTailer:
             os.close(fd)
             self._fail(f"cannot read {self.path}: {error.strerror}", _errno_name(error))
             return False
+        if not self._scanned:  # what sits beside the first file we follow predates us
+            self._scanned = True
+            self.known.update(self._siblings(os.path.realpath(self.path)))
+        self.known.add(open_file.ident)
+        self._rotated_from = None
+        open_file.real_path = os.path.realpath(self.path)
         self.from_end = False
         self._announce_open()
         self.current = open_file
@@ -402,14 +437,101 @@ class FileTailer:
         return len(data) < CHUNK_BYTES
 
     def _retire(self, open_file: OpenFile, now: float, deleted: bool) -> None:
-        open_file.expires = now + self.settings.rotate_wait
+        open_file.retired_at = now
         self.retired.append(open_file)
         logger.debug("%s: %s, draining the old file", self.path, "deleted" if deleted else "replaced")
 
     def _close_retired(self, old: OpenFile) -> None:
         self._publish_flush(old)
+        try:
+            still_there = os.fstat(old.fd).st_nlink > 0
+        except OSError:
+            still_there = False
+        if still_there:  # late writes to it can still be seen, and counted as lost
+            self.closed.append((old.ident, old.offset, old.real_path))
         old.close()
         self.retired.remove(old)
+
+    # -- rotated files found by inode --
+
+    def _siblings(self, real_path: str) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
+        """Regular files beside `real_path` whose names start like its own (app.log.1,
+        app-2026-12-02.log), by identity. Compressed ones cannot be read and are left out."""
+        directory, name = os.path.split(real_path)
+        stem = name.split(".", 1)[0] or name
+        found: dict[tuple[int, int], tuple[str, os.stat_result]] = {}
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            return found
+        for entry in entries:
+            if not entry.name.startswith(stem) or entry.name.lower().endswith(_COMPRESSED):
+                continue
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found[_ident(st)] = (entry.path, st)
+        return found
+
+    def _find_unread_rotated(self, old: OpenFile, at_path: os.stat_result | None, now: float) -> None:
+        """Files rotated away before we ever opened them (several rotations between two looks):
+        unknown identities beside the old file, changed since it was opened, read in the order
+        they were written, after the old file and before the one now at the path."""
+        siblings = self._siblings(old.real_path)
+        open_idents = {f.ident for f in self._open_files()}
+        self.known &= siblings.keys() | open_idents | {ident for ident, _, _ in self.closed}
+        skip = self.known | open_idents | ({_ident(at_path)} if at_path is not None else set())
+        found = [
+            (st.st_mtime_ns, path, ident)
+            for ident, (path, st) in siblings.items()
+            if ident not in skip and st.st_mtime_ns >= old.opened_ns - AGE_SLACK_NS and not self.is_followed(path)
+        ]
+        for _, path, ident in sorted(found):
+            self.known.add(ident)
+            open_file = self._open_rotated(path, ident, now)
+            if open_file is not None:
+                self._retire(open_file, now, deleted=False)
+                logger.info("%s: found %s, rotated away before it was read", self.path, path)
+
+    def _open_rotated(self, path: str, ident: tuple[int, int], now: float) -> OpenFile | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        except OSError:
+            self.hub.report_loss(self.id, "rotated-unread", None)
+            return None
+        st = os.fstat(fd)
+        if _ident(st) != ident:  # replaced again between the scan and the open
+            os.close(fd)
+            self.hub.report_loss(self.id, "rotated-unread", None)
+            return None
+        open_file = OpenFile(fd, st, LineSplitter(self.id, self.settings.max_line_bytes), 0, now)
+        open_file.real_path = path
+        return open_file
+
+    def count_late_writes(self) -> None:
+        """Lines written to rotated files after we closed them: counted as lost (a gap), since
+        reading them now would put them after newer lines."""
+        if not self.closed:
+            return
+        scans: dict[str, dict] = {}
+        kept: deque[tuple[tuple[int, int], int, str]] = deque(maxlen=CLOSED_KEPT)
+        for ident, offset, real_path in self.closed:
+            siblings = scans.get(real_path)
+            if siblings is None:
+                siblings = scans[real_path] = self._siblings(real_path)
+            if ident not in siblings:
+                continue  # gone: nothing more can be written to it that anyone will read
+            path, st = siblings[ident]
+            if st.st_size > offset:
+                lines = _count_newlines(path, ident, offset, st.st_size)
+                if lines is not None:
+                    self.hub.report_loss(self.id, "rotated-unread", lines or None, st.st_size - offset)
+                    logger.warning("%s: %d lines written to %s after it was closed", self.path, lines, path)
+                offset = st.st_size
+            kept.append((ident, offset, real_path))
+        self.closed = kept
 
     def _end_if_gone(self) -> None:
         """The path is gone and every old descriptor is closed: the source has ended."""
@@ -562,6 +684,7 @@ class FileSource:
         self.patterns = [os.path.abspath(os.path.expanduser(p)) for p in settings.files]
         self.tailers: dict[str, FileTailer] = {}  # by path, kept for the life of the process
         self._by_name: dict[str, list[FileTailer]] = {}  # path or symlink target -> tailers
+        self._targets: dict[FileTailer, str] = {}  # the file each tailer's path led to when last opened
         self._dirty: set[FileTailer] = set()  # woken by inotify: look at them first
         self._timed: set[FileTailer] = set()  # holding a partial line or a draining file
         self._rescan = False
@@ -596,6 +719,8 @@ class FileSource:
             self._discover(initial=False)
             due = list(self.tailers.values())
             next_poll = now + self.settings.poll_interval
+            for tailer in due:
+                self._count_late_writes(tailer)
         else:
             if self._rescan:
                 self._discover(initial=False)
@@ -634,7 +759,10 @@ class FileSource:
     def _check(self, tailer: FileTailer, now: float) -> tuple[bool, bool]:
         """One file's turn; an error there is logged and counted, never fatal to the source."""
         try:
-            return tailer.check(now)
+            result = tailer.check(now)
+            if tailer.current is not None and self._targets.get(tailer) != tailer.current.real_path:
+                self._follow_target(tailer, tailer.current.real_path)
+            return result
         except Exception as error:  # noqa: BLE001 - one file must not stop the others
             reason = _errno_name(error) if isinstance(error, OSError) else "unexpected"
             message = f"reading {tailer.path} failed: {error}"
@@ -644,6 +772,12 @@ class FileSource:
                 tailer.state, tailer.error = "error", message
                 self.hub.set_state(tailer.id, "error", message)
             return False, False
+
+    def _count_late_writes(self, tailer: FileTailer) -> None:
+        try:
+            tailer.count_late_writes()
+        except Exception:  # noqa: BLE001 - a count that fails must not stop the source
+            logger.exception("%s: counting late writes failed", tailer.path)
 
     async def _sleep_until(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         assert self._wake is not None
@@ -681,16 +815,32 @@ class FileSource:
     def _add_tailer(self, path: str, from_end: bool) -> None:
         source_id = next(c for c in source_id_candidates(path) if c not in self.hub.sources)
         tailer = FileTailer(path, source_id, self.settings, self.hub, from_end)
+        tailer.is_followed = self.tailers.__contains__
         self.tailers[path] = tailer
         self.hub.add_source(source_id, "file", path)
         logger.info("following %s as source %s", path, source_id)
-        names = {path, os.path.realpath(path)}
-        for name in names:
-            self._by_name.setdefault(name, []).append(tailer)
-        if self._watcher is not None:
-            for name in names:
-                self._watch(os.path.dirname(name))
+        self._register(tailer, path)
+        self._follow_target(tailer, os.path.realpath(path))
         self._dirty.add(tailer)
+
+    def _register(self, tailer: FileTailer, name: str) -> bool:
+        """Wake `tailer` on inotify events about `name`; False when its directory cannot be watched."""
+        tailers = self._by_name.setdefault(name, [])
+        if tailer not in tailers:
+            tailers.append(tailer)
+        return self._watcher is not None and self._watch(os.path.dirname(name))
+
+    def _follow_target(self, tailer: FileTailer, target: str) -> None:
+        """A symlinked path now leads to `target` (re-pointed: app.log -> data.2): its writes
+        wake the tailer too. The watch mode is what covers both the path and its target."""
+        old = self._targets.get(tailer)
+        if old is not None and old != tailer.path:
+            holders = self._by_name.get(old, [])
+            if tailer in holders:
+                holders.remove(tailer)
+        self._targets[tailer] = target
+        watched = [self._register(tailer, name) for name in (tailer.path, target)]
+        self.hub.set_watch_mode(tailer.id, "inotify" if all(watched) else "poll")
 
     # -- inotify --
 
@@ -721,16 +871,18 @@ class FileSource:
             for directory in sorted(pattern_directories(pattern)):
                 self._watch(directory)
 
-    def _watch(self, directory: str) -> None:
+    def _watch(self, directory: str) -> bool:
         assert self._watcher is not None
         try:
             self._watcher.watch(directory)
+            return True
         except FileNotFoundError:
-            pass  # gone again: the poll will find what appears there
+            return False  # gone again: the poll will find what appears there
         except OSError as error:
             if not self._watch_failed:  # warn once: the poll covers what inotify cannot
                 logger.warning("cannot watch %s (%s): relying on polling there", directory, _describe(error))
                 self._watch_failed = True
+            return False
 
     def _on_events(self, events: list[Event]) -> None:
         """Mark the tailers the kernel's events concern; the run loop reads them right away."""
@@ -765,6 +917,27 @@ class FileSource:
             self._watcher = None
         for tailer in self.tailers.values():
             tailer.close()
+
+
+def _count_newlines(path: str, ident: tuple[int, int], start: int, end: int) -> int | None:
+    """Lines in bytes [start, end) of the file `ident` at `path`, or None if it is another file now."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if _ident(os.fstat(fd)) != ident:
+            return None
+        count = 0
+        while start < end:
+            data = os.pread(fd, min(CHUNK_BYTES, end - start), start)
+            if not data:
+                break
+            count += data.count(b"\n")
+            start += len(data)
+        return count
+    finally:
+        os.close(fd)
 
 
 def _is_regular_file(path: str) -> bool:
