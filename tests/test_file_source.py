@@ -377,6 +377,14 @@ def test_poll_mode_follows_lines_and_new_files(serve, live, logs: Path) -> None:
     assert sources(server)["new.log"]["state"] == "following"
 
 
+def test_a_pattern_that_matches_nothing_is_warned_about_at_start(sidecar, logs: Path) -> None:
+    empty = logs / "nothing-here" / "*.txt"
+    server = sidecar(env={"LOG_SIDECAR_FILES": f"{logs / '*.log'},{empty}"})
+    wait_until(lambda: any("matches no file yet" in line for line in server.output))
+    warned = [line for line in server.output if "matches no file yet" in line]
+    assert len(warned) == 1 and str(empty) in warned[0] and "WARNING" in warned[0]
+
+
 def test_same_file_name_in_two_directories_gets_two_readable_ids(sidecar, tmp_path: Path) -> None:
     for name in ("api", "web"):
         (tmp_path / name).mkdir()

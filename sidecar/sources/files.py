@@ -805,9 +805,13 @@ class FileSource:
         found: set[str] = set()
         for pattern in self.patterns:
             try:
-                found.update(os.path.abspath(p) for p in glob.glob(pattern, recursive=True))
+                matches = glob.glob(pattern, recursive=True)
             except OSError as error:  # pragma: no cover - glob swallows most errors itself
                 logger.warning("globbing %s failed: %s", pattern, error)
+                continue
+            if initial and not matches:  # a typo in the pattern is the usual cause: say so now
+                logger.warning("%s matches no file yet: watching for files that will match it", pattern)
+            found.update(os.path.abspath(p) for p in matches)
         for path in sorted(found - self.tailers.keys()):
             if _is_regular_file(path):
                 self._add_tailer(path, from_end=initial)
