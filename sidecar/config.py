@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         5.0, ge=0, le=300,
         description="Quiet seconds after which a rotated-away or deleted file is closed (late writes are read until then).",
     )
+    state_dir: Path | None = Field(
+        None,
+        description="Writable directory for a small checkpoint so a restarted sidecar resumes its clients exactly "
+        "(an emptyDir); unset: off.",
+    )
     rotate_wait_max: float = Field(
         60.0, ge=0, le=3600, description="Longest a rotated-away or deleted file is kept open, however busy it stays."
     )

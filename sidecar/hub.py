@@ -245,6 +245,12 @@ class Hub:
         # earlier run of the process stay below this run's, so a resume across a restart is seen.
         self.first_id = self._now_id()
         self.last_id = self.first_id
+        # Restart resume (state_dir): lines of the run before keep their ids, all below this
+        # run's. first_id then goes down to the oldest restored id; `restored` says, per source,
+        # after which id of the old run its lines are all held again.
+        self.run_first_id = self.first_id
+        self.restored: dict[str, int] = {}
+        self._restored_last = 0
 
     @staticmethod
     def _now_id() -> int:
@@ -278,18 +284,25 @@ class Hub:
             if record.ended_at is not None and now - record.ended_at >= retention and len(record.buffer):
                 self.metrics.lines_evicted.labels(record.id).inc(record.buffer.clear())
 
-    def publish(self, source_id: str, lines: list[LogLine]) -> None:
-        """Number the lines, keep them, and hand them to every interested subscriber."""
+    def next_id(self) -> int:
+        """The id the next publish will give its first line (a checkpoint records it first)."""
+        return max(self.last_id + 1, self._now_id())
+
+    def publish(self, source_id: str, lines: list[LogLine], first_id: int | None = None) -> None:
+        """Number the lines, keep them, and hand them to every interested subscriber.
+
+        `first_id`: the lines' ids start there: `next_id()` just taken, or the old ids of lines
+        restored from a checkpoint at start (below this run's, in increasing order)."""
         if not lines:
             return
         record = self.sources[source_id]
-        next_id = max(self.last_id + 1, self._now_id())
+        next_id = self.next_id() if first_id is None else self._accept_first_id(first_id, len(lines))
         for line in lines:
             line.id = next_id
             next_id += 1
             if line.level is None:
                 line.level = detect_level(line.text)
-        self.last_id = next_id - 1
+        self.last_id = max(self.last_id, next_id - 1)
         evicted = record.buffer.extend(lines)
         record.lines_seen += len(lines)
         self.metrics.lines_read.labels(source_id).inc(len(lines))
@@ -300,11 +313,28 @@ class Hub:
             if subscriber.wants(source_id):
                 subscriber.offer(batch)
 
-    def report_loss(self, source_id: str, reason: str, lines: int | None, size: int | None = None) -> None:
+    def _accept_first_id(self, first_id: int, count: int) -> int:
+        if first_id > self.last_id:
+            return first_id
+        if self._restored_last < first_id and first_id + count <= self.run_first_id:
+            self._restored_last = first_id + count - 1
+            self.first_id = min(self.first_id, first_id)
+            return first_id
+        raise ValueError(f"ids from {first_id} are out of order")
+
+    def mark_restored(self, source_id: str, exact_after: int) -> None:
+        """`source_id`'s lines of the run before, after `exact_after`, are all held again."""
+        self.restored[source_id] = exact_after
+
+    def restore_loss(self, source_id: str, gap: Gap) -> None:
+        """A loss of the run before, told again to clients that resume from before it."""
+        self.sources[source_id].losses.append(gap)
+
+    def report_loss(self, source_id: str, reason: str, lines: int | None, size: int | None = None) -> Gap:
         """Lines that will never be read (a rotated file gone, late writes to a closed one):
         every client of the source gets a gap now, a client resuming from before it later."""
         record = self.sources[source_id]
-        self.last_id = max(self.last_id + 1, self._now_id())  # the gap's own id, after every line so far
+        self.last_id = self.next_id()  # the gap's own id, after every line so far
         gap = Gap(source_id, lines, reason, self.last_id)
         record.losses.append(gap)
         if lines:
@@ -316,6 +346,7 @@ class Hub:
         for subscriber in self._subscribers:
             if subscriber.wants(source_id):
                 subscriber.offer(Gap(source_id, lines, reason, gap.id))
+        return gap
 
     def set_watch_mode(self, source_id: str, mode: str) -> None:
         """How a file source sees changes, for /api/sources and log_sidecar_watch_mode."""
@@ -357,6 +388,12 @@ class Hub:
         gaps = []
         for source_id in sources:
             record = self.sources[source_id]
+            if after_id < self.run_first_id:  # an id of the run before a restart
+                exact_after = self.restored.get(source_id)
+                if exact_after is None or after_id < exact_after:
+                    reason = "restart" if exact_after is None else "evicted"
+                    gaps.append(Gap(source_id, None, reason, after_id))
+                    continue
             missed = record.buffer.missed_after(after_id)
             if missed:
                 gaps.append(Gap(source_id, missed, "evicted", after_id))

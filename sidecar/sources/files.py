@@ -53,9 +53,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
+from pathlib import Path
 
+from sidecar.checkpoint import FLUSHED, SKIPPING, Checkpoint, Mark, Run, SourceJournal, head_crc
 from sidecar.config import Settings
-from sidecar.hub import Hub
+from sidecar.hub import Gap, Hub
 from sidecar.lines import LogLine, leading_time, utf8_prefix
 
 try:  # Linux only; elsewhere the source polls.
@@ -136,6 +138,14 @@ class LineSplitter:
         self.partial = b""
         self.flushed = True
         return LogLine(self.source_id, text, leading_time(text) or now)
+
+    @property
+    def flags(self) -> int:
+        """The state a restart needs besides the position (see sidecar/checkpoint.py)."""
+        return (SKIPPING if self.skipping else 0) | (FLUSHED if self.flushed else 0)
+
+    def set_flags(self, flags: int) -> None:
+        self.skipping, self.flushed = bool(flags & SKIPPING), bool(flags & FLUSHED)
 
     def reset(self) -> None:
         """Forget everything held: the file restarts at 0."""
@@ -248,6 +258,9 @@ class FileTailer:
         # Rotated files closed while still there: (ident, offset). Writes past the offset are lost.
         self.closed: deque[tuple[tuple[int, int], int, str]] = deque(maxlen=CLOSED_KEPT)  # ident, offset, real path
         self.is_followed: Callable[[str], bool] = lambda path: False  # paths with a tailer of their own
+        self.checkpoint: Checkpoint | None = None
+        self.resume: dict[tuple[int, int], Mark] | None = None  # where the run before stopped, per file
+        self._resume_current: tuple[tuple[int, int], Mark] | None = None
 
     # -- the one entry point --
 
@@ -286,6 +299,8 @@ class FileTailer:
     # -- steps --
 
     def _catch_up(self, now: float) -> bool:
+        if self.resume is not None:
+            self._resume_files(self._stat_path(), now)
         # Late writes to rotated-away files come first: they were written before the new file's.
         for old in list(self.retired):
             if not self._read(old, now):
@@ -348,7 +363,10 @@ class FileTailer:
                 return False
             splitter = LineSplitter(self.id, self.settings.max_line_bytes)
             open_file = OpenFile(fd, st, splitter, 0, now)
-            if self.from_end:
+            resume, self._resume_current = self._resume_current, None
+            if resume is not None and resume[0] == open_file.ident:
+                self._resume_at(open_file, resume[1])
+            elif self.from_end:
                 self._seek_near_end(open_file, st.st_size)
         except OSError as error:
             os.close(fd)
@@ -360,6 +378,7 @@ class FileTailer:
         self.known.add(open_file.ident)
         self._rotated_from = None
         open_file.real_path = os.path.realpath(self.path)
+        self._record_open(open_file)
         self.from_end = False
         self._announce_open()
         self.current = open_file
@@ -376,6 +395,119 @@ class FileTailer:
             length = min(FINGERPRINT_BYTES, start)
             open_file.fingerprint = os.pread(open_file.fd, length, start - length)
             open_file.splitter.skipping = not open_file.fingerprint.endswith(b"\n")
+
+    # -- restart resume --
+
+    def _resume_files(self, st: os.stat_result | None, now: float) -> None:
+        """Pick up where the run before stopped: files rotated away since are found by inode
+        and drained from their position first; the file at the path goes on from its own."""
+        marks, self.resume = self.resume or {}, None
+        self._scanned = True
+        self.known.update(marks)
+        at_path = _ident(st) if st is not None else None
+        last_old = None
+        for ident, mark in marks.items():
+            if mark.closed or ident == at_path:
+                continue
+            open_file = self._locate(ident, now)
+            if open_file is None:
+                self._lose(None, None)  # rotated away and gone while we were down
+                continue
+            self._resume_at(open_file, mark)
+            self._retire(open_file, now, deleted=False)
+            self._record_open(open_file)
+            last_old = open_file
+        if at_path is not None and at_path in marks and not marks[at_path].closed:
+            self._resume_current = (at_path, marks[at_path])
+        elif last_old is not None:
+            self._rotated_from = last_old  # files that passed through the path meanwhile are read too
+
+    def _locate(self, ident: tuple[int, int], now: float) -> OpenFile | None:
+        """The file `ident` at the path or beside it (rotated), opened; None when it is gone."""
+        siblings = self._siblings(os.path.realpath(self.path))
+        try:
+            st = os.stat(self.path)
+            if _ident(st) == ident:
+                siblings[ident] = (self.path, st)
+        except OSError:
+            pass
+        if ident not in siblings:
+            return None
+        path = siblings[ident][0]
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        except OSError:
+            return None
+        st = os.fstat(fd)
+        if _ident(st) != ident or not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return None
+        open_file = OpenFile(fd, st, LineSplitter(self.id, self.settings.max_line_bytes), 0, now)
+        open_file.real_path = path
+        return open_file
+
+    def _resume_at(self, open_file: OpenFile, mark: Mark) -> None:
+        """Go on from `mark` unless the file's head changed meanwhile (then it is read from 0)."""
+        head = os.pread(open_file.fd, mark.head_len, 0)
+        if len(head) != mark.head_len or head_crc(head) != mark.head_crc:
+            logger.info("%s: changed while the sidecar was down, reading it from 0", self.path)
+            return
+        open_file.offset = mark.pos
+        open_file.head = head
+        open_file.opened_ns = mark.opened_ns
+        open_file.splitter.set_flags(mark.flags)
+        at = max(0, mark.pos - FINGERPRINT_BYTES)
+        open_file.fingerprint = os.pread(open_file.fd, mark.pos - at, at)
+
+    def restore_run(self, run: Run, files: dict[tuple[int, int], OpenFile | None], heads: dict) -> list[LogLine] | None:
+        """The lines a publish of the run before made, read again from its file; None when the
+        file is gone or is no longer what it was."""
+        if run.ident not in files:
+            files[run.ident] = self._locate(run.ident, 0.0)
+        open_file = files[run.ident]
+        if open_file is None:
+            return None
+        mark = heads.get(run.ident)
+        if mark is not None:
+            head = os.pread(open_file.fd, mark.head_len, 0)
+            if head_crc(head) != mark.head_crc or len(head) != mark.head_len:
+                return None
+        data = os.pread(open_file.fd, run.end - run.start, run.start)
+        if len(data) != run.end - run.start:
+            return None
+        splitter = LineSplitter(self.id, self.settings.max_line_bytes)
+        splitter.set_flags(run.flags)
+        lines = splitter.feed(data, run.time)
+        if run.flush:
+            line = splitter.flush(run.time)
+            if line is not None:
+                lines.append(line)
+        return lines if len(lines) == run.count else None
+
+    def _record_open(self, open_file: OpenFile) -> None:
+        if self.checkpoint is not None:
+            pos = open_file.offset - len(open_file.splitter.partial)
+            self.checkpoint.record_open(
+                self.id, open_file.ident, pos, open_file.splitter.flags, open_file.head, open_file.opened_ns
+            )
+
+    def _publish(self, open_file: OpenFile, lines: list[LogLine], start: int, flags: int, wall: float, flush: bool) -> None:
+        """Publish lines read from bytes [start, offset); with a checkpoint, journal them first."""
+        if not lines:
+            return
+        if self.checkpoint is None:
+            self.hub.publish(self.id, lines)
+            return
+        first_id = self.hub.next_id()
+        run = Run(open_file.ident, start, open_file.offset, first_id, len(lines), wall, flags, flush)
+        pos = open_file.offset - len(open_file.splitter.partial)
+        self.checkpoint.record_run(self.id, run, pos, open_file.splitter.flags)
+        self.hub.publish(self.id, lines, first_id=first_id)
+
+    def _lose(self, lines: int | None, size: int | None) -> None:
+        gap = self.hub.report_loss(self.id, "rotated-unread", lines, size)
+        if self.checkpoint is not None:
+            self.checkpoint.record_loss(self.id, gap)
 
     def _announce_open(self) -> None:
         if self.retired:
@@ -408,6 +540,7 @@ class FileTailer:
         open_file.offset = 0
         open_file.fingerprint = open_file.head = b""
         open_file.splitter.reset()
+        self._record_open(open_file)
         self.hub.announce(self.id, "truncated", path=self.path, offset=old_offset, size=size)
         logger.info("%s: truncated (%s) at offset %d, reading from 0", self.path, reason, old_offset)
 
@@ -421,19 +554,23 @@ class FileTailer:
         self._chunks_left -= 1
         if len(open_file.head) == open_file.offset < HEAD_BYTES:
             open_file.head += data[: HEAD_BYTES - open_file.offset]
+            if self.checkpoint is not None:
+                self.checkpoint.record_head(self.id, open_file.ident, open_file.head)
+        splitter = open_file.splitter
+        start, flags = open_file.offset - len(splitter.partial), splitter.flags
         open_file.offset += len(data)
         if len(data) >= FINGERPRINT_BYTES:
             open_file.fingerprint = data[-FINGERPRINT_BYTES:]
         else:
             open_file.fingerprint = (open_file.fingerprint + data)[-FINGERPRINT_BYTES:]
         open_file.last_data = now
-        splitter = open_file.splitter
-        lines = splitter.feed(data, time.time())
+        wall = time.time()
+        lines = splitter.feed(data, wall)
         if splitter.truncated:
             self.hub.metrics.lines_truncated.labels(self.id).inc(splitter.truncated)
             splitter.truncated = 0
         self.hub.record_bytes(self.id, len(data))
-        self.hub.publish(self.id, lines)
+        self._publish(open_file, lines, start, flags, wall, flush=False)
         return len(data) < CHUNK_BYTES
 
     def _retire(self, open_file: OpenFile, now: float, deleted: bool) -> None:
@@ -449,6 +586,8 @@ class FileTailer:
             still_there = False
         if still_there:  # late writes to it can still be seen, and counted as lost
             self.closed.append((old.ident, old.offset, old.real_path))
+        if self.checkpoint is not None:
+            self.checkpoint.record_close(self.id, old.ident)
         old.close()
         self.retired.remove(old)
 
@@ -493,18 +632,19 @@ class FileTailer:
             open_file = self._open_rotated(path, ident, now)
             if open_file is not None:
                 self._retire(open_file, now, deleted=False)
+                self._record_open(open_file)
                 logger.info("%s: found %s, rotated away before it was read", self.path, path)
 
     def _open_rotated(self, path: str, ident: tuple[int, int], now: float) -> OpenFile | None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
         except OSError:
-            self.hub.report_loss(self.id, "rotated-unread", None)
+            self._lose(None, None)
             return None
         st = os.fstat(fd)
         if _ident(st) != ident:  # replaced again between the scan and the open
             os.close(fd)
-            self.hub.report_loss(self.id, "rotated-unread", None)
+            self._lose(None, None)
             return None
         open_file = OpenFile(fd, st, LineSplitter(self.id, self.settings.max_line_bytes), 0, now)
         open_file.real_path = path
@@ -527,7 +667,7 @@ class FileTailer:
             if st.st_size > offset:
                 lines = _count_newlines(path, ident, offset, st.st_size)
                 if lines is not None:
-                    self.hub.report_loss(self.id, "rotated-unread", lines or None, st.st_size - offset)
+                    self._lose(lines or None, st.st_size - offset)
                     logger.warning("%s: %d lines written to %s after it was closed", self.path, lines, path)
                 offset = st.st_size
             kept.append((ident, offset, real_path))
@@ -550,9 +690,11 @@ class FileTailer:
                 self._publish_flush(open_file)
 
     def _publish_flush(self, open_file: OpenFile) -> None:
-        line = open_file.splitter.flush(time.time())
+        start = open_file.offset - len(open_file.splitter.partial)
+        wall = time.time()
+        line = open_file.splitter.flush(wall)
         if line is not None:
-            self.hub.publish(self.id, [line])
+            self._publish(open_file, [line], start, 0, wall, flush=True)
 
     def _open_files(self) -> Iterable[OpenFile]:
         yield from self.retired
@@ -694,6 +836,10 @@ class FileSource:
         self._wake: asyncio.Event | None = None
         # Here rather than in run(): with watch=inotify, a missing inotify fails the start.
         self._start_watching()
+        self.checkpoint: Checkpoint | None = None
+        self._resumed = False  # a checkpoint of the run before was found
+        if settings.state_dir is not None:
+            self._start_checkpoint(settings.state_dir)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -701,7 +847,7 @@ class FileSource:
         if self._watcher is not None:
             self._watcher.attach(loop)
         try:
-            self._discover(initial=True)
+            self._discover(initial=not self._resumed)
             next_poll = loop.time()  # the first round looks at every file
             while True:
                 next_poll = await self._round(loop, next_poll)
@@ -816,16 +962,21 @@ class FileSource:
             if _is_regular_file(path):
                 self._add_tailer(path, from_end=initial)
 
-    def _add_tailer(self, path: str, from_end: bool) -> None:
-        source_id = next(c for c in source_id_candidates(path) if c not in self.hub.sources)
+    def _add_tailer(self, path: str, from_end: bool, source_id: str | None = None) -> FileTailer:
+        if source_id is None:
+            source_id = next(c for c in source_id_candidates(path) if c not in self.hub.sources)
         tailer = FileTailer(path, source_id, self.settings, self.hub, from_end)
         tailer.is_followed = self.tailers.__contains__
+        if self.checkpoint is not None:
+            self.checkpoint.add_source(source_id, path)
+            tailer.checkpoint = self.checkpoint
         self.tailers[path] = tailer
         self.hub.add_source(source_id, "file", path)
         logger.info("following %s as source %s", path, source_id)
         self._register(tailer, path)
         self._follow_target(tailer, os.path.realpath(path))
         self._dirty.add(tailer)
+        return tailer
 
     def _register(self, tailer: FileTailer, name: str) -> bool:
         """Wake `tailer` on inotify events about `name`; False when its directory cannot be watched."""
@@ -845,6 +996,69 @@ class FileSource:
         self._targets[tailer] = target
         watched = [self._register(tailer, name) for name in (tailer.path, target)]
         self.hub.set_watch_mode(tailer.id, "inotify" if all(watched) else "poll")
+
+    # -- restart resume --
+
+    def _start_checkpoint(self, state_dir: Path) -> None:
+        """Load the last run's journal, rebuild the buffers from the files, start this run's.
+
+        Done before the server listens, so no client sees a half-restored buffer."""
+        self.checkpoint = Checkpoint(state_dir, self.hub)
+        previous = self.checkpoint.load()
+        try:
+            self.checkpoint.begin()
+        except OSError as error:
+            raise FileSourceError(f"state_dir {state_dir} is not writable: {error.strerror}") from error
+        if previous:
+            self._resumed = True
+            self._restore(previous)
+
+    def _restore(self, previous: dict[str, SourceJournal]) -> None:
+        assert self.checkpoint is not None
+        matching = self._glob()
+        restored: list[tuple[FileTailer, SourceJournal]] = []
+        for journal in sorted(previous.values(), key=lambda j: j.number):
+            if journal.path not in matching or journal.source_id in self.hub.sources:
+                logger.info("checkpoint: %s is no longer followed, its state is dropped", journal.path)
+                continue
+            tailer = self._add_tailer(journal.path, from_end=False, source_id=journal.source_id)
+            tailer.resume = dict(journal.marks)
+            tailer.known.update(journal.marks)
+            for ident, mark in journal.marks.items():
+                self.checkpoint.sources[tailer.id].marks[ident] = mark
+            restored.append((tailer, journal))
+        runs = sorted(((run.first_id, i, run) for i, (_, journal) in enumerate(restored) for run in journal.runs))
+        files: list[dict] = [{} for _ in restored]
+        counts = [0] * len(restored)
+        for _, i, run in runs:
+            tailer, journal = restored[i]
+            try:
+                lines = tailer.restore_run(run, files[i], journal.marks)
+            except OSError:
+                lines = None
+            if lines is None:
+                journal.exact_after = max(journal.exact_after, run.last_id)  # those ids are gone for good
+                continue
+            self.hub.publish(tailer.id, lines, first_id=run.first_id)
+            self.checkpoint.sources[tailer.id].runs.append(run)
+            counts[i] += len(lines)
+        for i, (tailer, journal) in enumerate(restored):
+            for open_file in files[i].values():
+                if open_file is not None:
+                    open_file.close()
+            for gap_id, missed in journal.losses:
+                self.hub.restore_loss(tailer.id, Gap(tailer.id, missed, "rotated-unread", gap_id))
+                self.checkpoint.sources[tailer.id].losses.append((gap_id, missed))
+            self.checkpoint.sources[tailer.id].exact_after = journal.exact_after
+            self.hub.mark_restored(tailer.id, journal.exact_after)
+            logger.info("checkpoint: %s restored with %d lines", tailer.path, counts[i])
+        self.checkpoint.compact()  # this run's journal now holds what was restored
+
+    def _glob(self) -> set[str]:
+        found: set[str] = set()
+        for pattern in self.patterns:
+            found.update(os.path.abspath(p) for p in glob.glob(pattern, recursive=True))
+        return found
 
     # -- inotify --
 
@@ -916,6 +1130,8 @@ class FileSource:
         return any(fnmatchcase(path, pattern) for pattern in self.patterns)
 
     def _close(self) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint.close()
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None
