@@ -116,14 +116,17 @@ class Checkpoint:
     def load(self) -> dict[str, SourceJournal]:
         """The last run's journal, or nothing (with a warning) when it is absent, foreign or corrupt."""
         try:
-            text = self.path.read_bytes().decode("utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return {}
-        except (OSError, UnicodeDecodeError) as error:
-            logger.warning("checkpoint %s cannot be read (%s): starting without it", self.path, error)
+        except OSError as error:
+            logger.warning("checkpoint %s discarded: it cannot be read (%s)", self.path, error.strerror)
             return {}
         try:
-            return self._parse(text)
+            return self._parse(raw.decode("utf-8", "strict"))
+        except UnicodeDecodeError:
+            logger.warning("checkpoint %s discarded: not a log-sidecar checkpoint (not text)", self.path)
+            return {}
         except CheckpointError as error:
             logger.warning("checkpoint %s discarded: %s", self.path, error)
             return {}

@@ -84,6 +84,8 @@ MAX_ID_LENGTH = 128
 # Rotated files found by inode are only those changed after the file before them was opened,
 # less this much (file times come from a coarse kernel clock).
 AGE_SLACK_NS = 1_000_000_000
+# Bytes of a file's head that tell it from a new file given the same inode number.
+SAME_FILE_BYTES = 64
 # Closed rotated files watched for late writes (counted as lost), per path.
 CLOSED_KEPT = 8
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".z")
@@ -252,11 +254,13 @@ class FileTailer:
         self._chunks_left = 0
         # Files of this path already opened or present before it was followed: never read
         # (again) when found under a rotated name. Pruned to what still exists at each scan.
-        self.known: set[tuple[int, int]] = set()
+        # With the first bytes each had (None: not read), since ext4 soon gives a freed inode
+        # number to a new file: a known number with another head is another file.
+        self.known: dict[tuple[int, int], bytes | None] = {}
         self._scanned = False
         self._rotated_from: OpenFile | None = None  # the last current file, until the next one is open
         # Rotated files closed while still there: (ident, offset). Writes past the offset are lost.
-        self.closed: deque[tuple[tuple[int, int], int, str]] = deque(maxlen=CLOSED_KEPT)  # ident, offset, real path
+        self.closed: deque[tuple[tuple[int, int], int, str, bytes]] = deque(maxlen=CLOSED_KEPT)  # ident, offset, real path, head
         self.is_followed: Callable[[str], bool] = lambda path: False  # paths with a tailer of their own
         self.checkpoint: Checkpoint | None = None
         self.resume: dict[tuple[int, int], Mark] | None = None  # where the run before stopped, per file
@@ -374,8 +378,9 @@ class FileTailer:
             return False
         if not self._scanned:  # what sits beside the first file we follow predates us
             self._scanned = True
-            self.known.update(self._siblings(os.path.realpath(self.path)))
-        self.known.add(open_file.ident)
+            for ident, (path, _) in self._siblings(os.path.realpath(self.path)).items():
+                self.known[ident] = _head_of(path, ident)
+        self.known[open_file.ident] = None
         self._rotated_from = None
         open_file.real_path = os.path.realpath(self.path)
         self._record_open(open_file)
@@ -403,7 +408,7 @@ class FileTailer:
         and drained from their position first; the file at the path goes on from its own."""
         marks, self.resume = self.resume or {}, None
         self._scanned = True
-        self.known.update(marks)
+        self.known.update(dict.fromkeys(marks))
         at_path = _ident(st) if st is not None else None
         last_old = None
         for ident, mark in marks.items():
@@ -585,7 +590,8 @@ class FileTailer:
         except OSError:
             still_there = False
         if still_there:  # late writes to it can still be seen, and counted as lost
-            self.closed.append((old.ident, old.offset, old.real_path))
+            self.closed.append((old.ident, old.offset, old.real_path, old.head[:SAME_FILE_BYTES]))
+        self.known[old.ident] = old.head[:SAME_FILE_BYTES]
         if self.checkpoint is not None:
             self.checkpoint.record_close(self.id, old.ident)
         old.close()
@@ -620,20 +626,30 @@ class FileTailer:
         they were written, after the old file and before the one now at the path."""
         siblings = self._siblings(old.real_path)
         open_idents = {f.ident for f in self._open_files()}
-        self.known &= siblings.keys() | open_idents | {ident for ident, _, _ in self.closed}
-        skip = self.known | open_idents | ({_ident(at_path)} if at_path is not None else set())
+        keep = siblings.keys() | open_idents | {entry[0] for entry in self.closed}
+        self.known = {ident: head for ident, head in self.known.items() if ident in keep}
+        skip = open_idents | ({_ident(at_path)} if at_path is not None else set())
         found = [
             (st.st_mtime_ns, path, ident)
             for ident, (path, st) in siblings.items()
-            if ident not in skip and st.st_mtime_ns >= old.opened_ns - AGE_SLACK_NS and not self.is_followed(path)
+            if ident not in skip
+            and not self._known_file(ident, path)
+            and st.st_mtime_ns >= old.opened_ns - AGE_SLACK_NS
+            and not self.is_followed(path)
         ]
         for _, path, ident in sorted(found):
-            self.known.add(ident)
+            self.known[ident] = None
             open_file = self._open_rotated(path, ident, now)
             if open_file is not None:
                 self._retire(open_file, now, deleted=False)
                 self._record_open(open_file)
                 logger.info("%s: found %s, rotated away before it was read", self.path, path)
+
+    def _known_file(self, ident: tuple[int, int], path: str) -> bool:
+        if ident not in self.known:
+            return False
+        head = self.known[ident]
+        return head is None or _head_of(path, ident, len(head)) == head
 
     def _open_rotated(self, path: str, ident: tuple[int, int], now: float) -> OpenFile | None:
         try:
@@ -656,13 +672,13 @@ class FileTailer:
         if not self.closed:
             return
         scans: dict[str, dict] = {}
-        kept: deque[tuple[tuple[int, int], int, str]] = deque(maxlen=CLOSED_KEPT)
-        for ident, offset, real_path in self.closed:
+        kept: deque[tuple[tuple[int, int], int, str, bytes]] = deque(maxlen=CLOSED_KEPT)
+        for ident, offset, real_path, head in self.closed:
             siblings = scans.get(real_path)
             if siblings is None:
                 siblings = scans[real_path] = self._siblings(real_path)
-            if ident not in siblings:
-                continue  # gone: nothing more can be written to it that anyone will read
+            if ident not in siblings or _head_of(siblings[ident][0], ident, len(head)) != head:
+                continue  # gone (its inode number may be another file's now): nothing more to count
             path, st = siblings[ident]
             if st.st_size > offset:
                 lines = _count_newlines(path, ident, offset, st.st_size)
@@ -670,7 +686,7 @@ class FileTailer:
                     self._lose(lines or None, st.st_size - offset)
                     logger.warning("%s: %d lines written to %s after it was closed", self.path, lines, path)
                 offset = st.st_size
-            kept.append((ident, offset, real_path))
+            kept.append((ident, offset, real_path, head))
         self.closed = kept
 
     def _end_if_gone(self) -> None:
@@ -1023,7 +1039,7 @@ class FileSource:
                 continue
             tailer = self._add_tailer(journal.path, from_end=False, source_id=journal.source_id)
             tailer.resume = dict(journal.marks)
-            tailer.known.update(journal.marks)
+            tailer.known.update(dict.fromkeys(journal.marks))
             for ident, mark in journal.marks.items():
                 self.checkpoint.sources[tailer.id].marks[ident] = mark
             restored.append((tailer, journal))
@@ -1137,6 +1153,18 @@ class FileSource:
             self._watcher = None
         for tailer in self.tailers.values():
             tailer.close()
+
+
+def _head_of(path: str, ident: tuple[int, int], length: int = SAME_FILE_BYTES) -> bytes | None:
+    """The first bytes of the file `ident` at `path` (None if it is not that file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.pread(fd, length, 0) if _ident(os.fstat(fd)) == ident else None
+    finally:
+        os.close(fd)
 
 
 def _count_newlines(path: str, ident: tuple[int, int], start: int, end: int) -> int | None:
