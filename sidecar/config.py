@@ -56,7 +56,16 @@ class Settings(BaseSettings):
         1.0, gt=0, le=60, description="Seconds a last line without newline is held before it is sent as is."
     )
     rotate_wait: float = Field(
-        2.0, ge=0, le=300, description="Seconds a rotated-away or deleted file is still read for late writes."
+        5.0, ge=0, le=300,
+        description="Quiet seconds after which a rotated-away or deleted file is closed (late writes are read until then).",
+    )
+    state_dir: Path | None = Field(
+        None,
+        description="Writable directory for a small checkpoint so a restarted sidecar resumes its clients exactly "
+        "(an emptyDir); unset: off.",
+    )
+    rotate_wait_max: float = Field(
+        60.0, ge=0, le=3600, description="Longest a rotated-away or deleted file is kept open, however busy it stays."
     )
 
     # --- pod log API source ---

@@ -12,7 +12,7 @@ import heapq
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.lines import LogLine, detect_level
@@ -22,6 +22,8 @@ from sidecar.ops.metrics import Metrics
 LINE_OVERHEAD_BYTES = 120
 # How many evicted runs of ids a source remembers to tell a resuming client exactly what it missed.
 EVICTED_RUNS_KEPT = 100_000
+# Losses (lines gone before they were read) a source remembers for resuming clients.
+LOSSES_KEPT = 1000
 
 
 class Batch:
@@ -53,7 +55,7 @@ class Gap:
 
     source: str | None
     missed: int | None
-    reason: str  # "slow-client", "evicted", "restart"
+    reason: str  # "slow-client", "evicted", "restart", "rotated-unread", "budget"
     id: int  # resume point: the last id covered by the gap
 
     def to_json(self) -> dict:
@@ -90,9 +92,15 @@ class SourceRecord:
     error: str | None = None
     lines_seen: int = 0
     bytes_seen: int = 0
+    watch: str | None = None  # file sources: "inotify" or "poll"
+    lines_lost: int = 0
+    # Gaps of lines lost before they were read, for clients that resume from before them.
+    losses: deque[Gap] = field(default_factory=lambda: deque(maxlen=LOSSES_KEPT))
 
     def to_json(self) -> dict:
         return {
+            **({"watch": self.watch} if self.watch else {}),
+            "lines_lost": self.lines_lost,
             "id": self.id,
             "kind": self.kind,
             "target": self.target,
@@ -237,6 +245,12 @@ class Hub:
         # earlier run of the process stay below this run's, so a resume across a restart is seen.
         self.first_id = self._now_id()
         self.last_id = self.first_id
+        # Restart resume (state_dir): lines of the run before keep their ids, all below this
+        # run's. first_id then goes down to the oldest restored id; `restored` says, per source,
+        # after which id of the old run its lines are all held again.
+        self.run_first_id = self.first_id
+        self.restored: dict[str, int] = {}
+        self._restored_last = 0
 
     @staticmethod
     def _now_id() -> int:
@@ -270,18 +284,25 @@ class Hub:
             if record.ended_at is not None and now - record.ended_at >= retention and len(record.buffer):
                 self.metrics.lines_evicted.labels(record.id).inc(record.buffer.clear())
 
-    def publish(self, source_id: str, lines: list[LogLine]) -> None:
-        """Number the lines, keep them, and hand them to every interested subscriber."""
+    def next_id(self) -> int:
+        """The id the next publish will give its first line (a checkpoint records it first)."""
+        return max(self.last_id + 1, self._now_id())
+
+    def publish(self, source_id: str, lines: list[LogLine], first_id: int | None = None) -> None:
+        """Number the lines, keep them, and hand them to every interested subscriber.
+
+        `first_id`: the lines' ids start there: `next_id()` just taken, or the old ids of lines
+        restored from a checkpoint at start (below this run's, in increasing order)."""
         if not lines:
             return
         record = self.sources[source_id]
-        next_id = max(self.last_id + 1, self._now_id())
+        next_id = self.next_id() if first_id is None else self._accept_first_id(first_id, len(lines))
         for line in lines:
             line.id = next_id
             next_id += 1
             if line.level is None:
                 line.level = detect_level(line.text)
-        self.last_id = next_id - 1
+        self.last_id = max(self.last_id, next_id - 1)
         evicted = record.buffer.extend(lines)
         record.lines_seen += len(lines)
         self.metrics.lines_read.labels(source_id).inc(len(lines))
@@ -291,6 +312,51 @@ class Hub:
         for subscriber in self._subscribers:
             if subscriber.wants(source_id):
                 subscriber.offer(batch)
+
+    def _accept_first_id(self, first_id: int, count: int) -> int:
+        if first_id > self.last_id:
+            return first_id
+        if self._restored_last < first_id and first_id + count <= self.run_first_id:
+            self._restored_last = first_id + count - 1
+            self.first_id = min(self.first_id, first_id)
+            return first_id
+        raise ValueError(f"ids from {first_id} are out of order")
+
+    def mark_restored(self, source_id: str, exact_after: int) -> None:
+        """`source_id`'s lines of the run before, after `exact_after`, are all held again."""
+        self.restored[source_id] = exact_after
+
+    def restore_loss(self, source_id: str, gap: Gap) -> None:
+        """A loss of the run before, told again to clients that resume from before it."""
+        self.sources[source_id].losses.append(gap)
+
+    def report_loss(self, source_id: str, reason: str, lines: int | None, size: int | None = None) -> Gap:
+        """Lines that will never be read (a rotated file gone, late writes to a closed one):
+        every client of the source gets a gap now, a client resuming from before it later."""
+        record = self.sources[source_id]
+        self.last_id = self.next_id()  # the gap's own id, after every line so far
+        gap = Gap(source_id, lines, reason, self.last_id)
+        record.losses.append(gap)
+        if lines:
+            record.lines_lost += lines
+            self.metrics.lines_lost.labels(source_id, reason).inc(lines)
+        if size:
+            self.metrics.bytes_lost.labels(source_id, reason).inc(size)
+        self.metrics.gaps.labels(reason).inc()
+        for subscriber in self._subscribers:
+            if subscriber.wants(source_id):
+                subscriber.offer(Gap(source_id, lines, reason, gap.id))
+        return gap
+
+    def set_watch_mode(self, source_id: str, mode: str) -> None:
+        """How a file source sees changes, for /api/sources and log_sidecar_watch_mode."""
+        record = self.sources[source_id]
+        if record.watch == mode:
+            return
+        if record.watch is not None:
+            self.metrics.watch_mode.remove(source_id, record.watch)
+        record.watch = mode
+        self.metrics.watch_mode.labels(source_id, mode).set(1)
 
     def record_bytes(self, source_id: str, count: int) -> None:
         self.sources[source_id].bytes_seen += count
@@ -321,9 +387,17 @@ class Hub:
             return [Gap(None, None, "restart", self.last_id)]
         gaps = []
         for source_id in sources:
-            missed = self.sources[source_id].buffer.missed_after(after_id)
+            record = self.sources[source_id]
+            if after_id < self.run_first_id:  # an id of the run before a restart
+                exact_after = self.restored.get(source_id)
+                if exact_after is None or after_id < exact_after:
+                    reason = "restart" if exact_after is None else "evicted"
+                    gaps.append(Gap(source_id, None, reason, after_id))
+                    continue
+            missed = record.buffer.missed_after(after_id)
             if missed:
                 gaps.append(Gap(source_id, missed, "evicted", after_id))
+            gaps.extend(Gap(source_id, g.missed, g.reason, g.id) for g in record.losses if g.id > after_id)
         return gaps
 
     def lines(

@@ -26,7 +26,7 @@ from sidecar.sources import files
 from sidecar.sources.files import FileSource, FileSourceError, LineSplitter, source_id_candidates
 from tests.support.server import SidecarProcess, run_coroutine
 from tests.support.sse import WAIT, StreamClient, lines_of, texts_of
-from tests.support.writer import RotatingWriter, append
+from tests.support.writer import LogrotateWriter, RotatingWriter, append, numbered, write_late
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -134,6 +134,110 @@ def test_rename_rotation_delivers_every_line_once_in_order(serve, live, logs: Pa
     assert all(data["source"] == "app.log" for data in rotated)
 
 
+def metric(server: SidecarProcess, name: str, **labels: str) -> float:
+    """One sample of /metrics (0 when the series does not exist)."""
+    text = httpx.get(server.url + "/metrics", timeout=5).text
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(name + "{") and line[len(name) + 1 : line.index("}")] == wanted:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_rotations_faster_than_the_poll_are_found_by_inode_and_read(serve, live, logs: Path) -> None:
+    # Polling only, every 0.25 s; the workload rotates every 0.1 s (logrotate, 5 generations):
+    # two or three files pass through the path between two looks and are only found beside it.
+    server = serve(watch="poll", poll_interval=0.25, rotate_wait=0.5)
+    stream = live(server)
+    writer = LogrotateWriter(logs / "app.log", total=10_000, rate=5000, rotate_seconds=0.1, keep=5)
+    writer.start()
+    items = stream.until_line(numbered(9_999).decode().strip(), timeout=40)
+    writer.join(5)
+    assert writer.error is None and writer.rotations >= 15
+    numbers = [int(text[2:]) for text in texts_of(items, "app.log")]
+    assert numbers == list(range(10_000))
+    assert sources(server)["app.log"]["watch"] == "poll"
+    assert metric(server, "log_sidecar_watch_mode", source="app.log", mode="poll") == 1
+
+
+def test_watch_mode_is_reported_per_source(serve, live, logs: Path) -> None:
+    server = serve()
+    live(server)
+    assert sources(server)["app.log"]["watch"] == "inotify"
+    assert metric(server, "log_sidecar_watch_mode", source="app.log", mode="inotify") == 1
+
+
+def _rotate_by_rename(log: Path) -> int:
+    """Rename `log` to .1 keeping it open for writing, as a logger that reopens late does."""
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.rename(log, log.with_name(log.name + ".1"))
+    append(log, "")  # the new file
+    return fd
+
+
+def test_a_rotated_file_stays_open_while_it_is_still_written(serve, live, logs: Path) -> None:
+    # Closed after 1 s of quiet, not 1 s after the rename: writes every 0.2 s for 3 s all arrive.
+    server = serve(rotate_wait=1, rotate_wait_max=30, poll_interval=0.05)
+    stream = live(server)
+    log = logs / "app.log"
+    append(log, numbered(0))
+    items = stream.until_line("n=000000")
+    fd = _rotate_by_rename(log)
+    try:
+        last = write_late(fd, 1, 15, pause=0.2)
+    finally:
+        os.close(fd)
+    append(log, numbered(last))
+    items += stream.until_line(numbered(last).decode().strip())
+    assert [int(t[2:]) for t in texts_of(items, "app.log")] == list(range(last + 1))
+
+
+def test_late_writes_after_the_cap_are_counted_as_lost_with_a_gap(serve, live, logs: Path) -> None:
+    server = serve(rotate_wait=1, rotate_wait_max=1.5, poll_interval=0.05)
+    stream = live(server)
+    log = logs / "app.log"
+    append(log, numbered(0))
+    stream.until_line("n=000000")
+    fd = _rotate_by_rename(log)
+    try:
+        written = write_late(fd, 1, 30, pause=0.1)  # 3 s of writes: closed at 1.5 s
+    finally:
+        os.close(fd)
+
+    def accounted() -> bool:
+        received = len(stream.texts("app.log"))
+        return received + metric(server, "log_sidecar_lines_lost_total", source="app.log", reason="rotated-unread") == written
+
+    wait_until(accounted)
+    lost = metric(server, "log_sidecar_lines_lost_total", source="app.log", reason="rotated-unread")
+    assert 0 < lost < 30
+    gaps = [gap for gap in stream.gaps() if gap["source"] == "app.log"]
+    assert {g["reason"] for g in gaps} == {"rotated-unread"} and sum(g["missed"] for g in gaps) == lost
+    assert sources(server)["app.log"]["lines_lost"] == lost
+
+
+def test_a_repointed_symlink_is_followed_by_inotify(serve, live, logs: Path) -> None:
+    # The poll is 60 s away: only inotify on the targets' directory can bring data.2's lines.
+    data = logs.parent / "data"
+    data.mkdir()
+    (logs / "app.log").unlink()
+    append(data / "data.1", "")
+    (logs / "app.log").symlink_to(data / "data.1")
+    server = serve(poll_interval=60, rotate_wait=0.2, rotate_wait_max=0.5)
+    stream = live(server)
+    append(data / "data.1", "to data.1\n")
+    stream.until_line("to data.1")
+    append(data / "data.2", "")
+    (logs / "tmp-link").symlink_to(data / "data.2")
+    os.rename(logs / "tmp-link", logs / "app.log")  # ln -sfn: one atomic re-point
+    append(data / "data.2", "to data.2\n")
+    stream.until_line("to data.2")
+    time.sleep(1.0)  # data.1 is closed by now: nothing else keeps waking the tailer
+    append(data / "data.2", "still data.2\n")
+    items = stream.until_line("still data.2")
+    assert texts_of(items, "app.log") == ["still data.2"]
+
+
 def test_copytruncate_is_announced_and_the_file_restarts_at_zero(serve, live, logs: Path) -> None:
     server = serve()
     stream = live(server)
@@ -161,6 +265,23 @@ def test_truncate_then_refill_past_the_old_offset_between_polls_is_seen(serve, l
     items = stream.until_line("refilled line 4")
     assert any(kind == "source" and data["change"] == "truncated" for kind, data in items)
     assert texts_of(items, "app.log") == [f"refilled line {n}" for n in range(5)]
+
+
+def test_truncate_and_refill_with_fixed_width_lines_delivers_every_line(serve, live, logs: Path) -> None:
+    # Fixed-width numbered lines with a constant tail longer than any window before the offset:
+    # the bytes just before the old offset look the same after the refill; only the head differs.
+    server = serve(watch="poll", poll_interval=1.0)
+    stream = live(server)
+    log = logs / "app.log"
+    line = lambda n: b"%06d " % n + b"x" * 60 + b"\n"  # noqa: E731
+    append(log, b"".join(line(n) for n in range(10)))
+    items = stream.until_line("000009 " + "x" * 60)
+    with open(log, "wb") as handle:  # truncate and refill past the old offset in one write
+        handle.write(b"".join(line(n) for n in range(10, 40)))
+    items += stream.until_line("000039 " + "x" * 60)
+    numbers = [int(text[:6]) for text in texts_of(items, "app.log")]
+    assert sorted(numbers) == list(range(40)) and len(set(numbers)) == 40
+    assert any(kind == "source" and data["change"] == "truncated" for kind, data in items)
 
 
 def test_partial_line_is_held_until_its_newline(serve, live, logs: Path) -> None:
@@ -254,6 +375,14 @@ def test_poll_mode_follows_lines_and_new_files(serve, live, logs: Path) -> None:
 
     stream.until(both_seen)
     assert sources(server)["new.log"]["state"] == "following"
+
+
+def test_a_pattern_that_matches_nothing_is_warned_about_at_start(sidecar, logs: Path) -> None:
+    empty = logs / "nothing-here" / "*.txt"
+    server = sidecar(env={"LOG_SIDECAR_FILES": f"{logs / '*.log'},{empty}"})
+    wait_until(lambda: any("matches no file yet" in line for line in server.output))
+    warned = [line for line in server.output if "matches no file yet" in line]
+    assert len(warned) == 1 and str(empty) in warned[0] and "WARNING" in warned[0]
 
 
 def test_same_file_name_in_two_directories_gets_two_readable_ids(sidecar, tmp_path: Path) -> None:

@@ -112,7 +112,7 @@ class StreamLease:
 
 def _resume(hub: Hub, sources: list[str], resume_id: int, keep: LineFilter) -> tuple[list[Gap], list[LogLine]]:
     gaps = hub.resume_gaps(sources, resume_id)
-    if any(gap.reason == "restart" for gap in gaps):
+    if any(gap.reason == "restart" and gap.source is None for gap in gaps):
         return gaps, []  # ids of an earlier run: what this client already has is unknown
     return gaps, hub.lines(sources, after_id=resume_id, keep=_keep(keep, None), newest=False)
 

@@ -39,6 +39,18 @@ class Metrics:
         self.source_errors = Counter(
             f"{PREFIX}_source_errors", "Errors while reading a source.", ["source", "reason"], registry=r
         )
+        self.lines_lost = Counter(
+            f"{PREFIX}_lines_lost", "Lines known lost before they were read (e.g. a rotated file gone).",
+            ["source", "reason"], registry=r,
+        )
+        self.bytes_lost = Counter(
+            f"{PREFIX}_bytes_lost", "Bytes known lost before they were read, where lines cannot be counted.",
+            ["source", "reason"], registry=r,
+        )
+        self.watch_mode = Gauge(
+            f"{PREFIX}_watch_mode", "How a file source sees changes: 1 for its mode (inotify or poll).",
+            ["source", "mode"], registry=r,
+        )
         self.source_reconnects = Counter(
             f"{PREFIX}_source_reconnects", "Times a source's stream was opened again.", ["source"], registry=r
         )

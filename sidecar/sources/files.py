@@ -53,9 +53,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
+from pathlib import Path
 
+from sidecar.checkpoint import FLUSHED, SKIPPING, Checkpoint, Mark, Run, SourceJournal, head_crc
 from sidecar.config import Settings
-from sidecar.hub import Hub
+from sidecar.hub import Gap, Hub
 from sidecar.lines import LogLine, leading_time, utf8_prefix
 
 try:  # Linux only; elsewhere the source polls.
@@ -73,9 +75,20 @@ logger = logging.getLogger(__name__)
 CHUNK_BYTES = 256 * 1024
 # Bytes before the offset compared on every look, to catch truncate-then-refill.
 FINGERPRINT_BYTES = 32
+# The file's first bytes, compared on every look too: a refill past the old offset whose bytes
+# just before it look the same (fixed-width lines) still has another head.
+HEAD_BYTES = 1024
 # Checks of files without news between two yields to the loop, during a poll round.
 YIELD_EVERY = 32
 MAX_ID_LENGTH = 128
+# Rotated files found by inode are only those changed after the file before them was opened,
+# less this much (file times come from a coarse kernel clock).
+AGE_SLACK_NS = 1_000_000_000
+# Bytes of a file's head that tell it from a new file given the same inode number.
+SAME_FILE_BYTES = 64
+# Closed rotated files watched for late writes (counted as lost), per path.
+CLOSED_KEPT = 8
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".z")
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _GLOB_MAGIC = re.compile(r"[*?[]")
 
@@ -127,6 +140,14 @@ class LineSplitter:
         self.partial = b""
         self.flushed = True
         return LogLine(self.source_id, text, leading_time(text) or now)
+
+    @property
+    def flags(self) -> int:
+        """The state a restart needs besides the position (see sidecar/checkpoint.py)."""
+        return (SKIPPING if self.skipping else 0) | (FLUSHED if self.flushed else 0)
+
+    def set_flags(self, flags: int) -> None:
+        self.skipping, self.flushed = bool(flags & SKIPPING), bool(flags & FLUSHED)
 
     def reset(self) -> None:
         """Forget everything held: the file restarts at 0."""
@@ -185,8 +206,17 @@ class OpenFile:
         self.offset = offset
         self.splitter = splitter
         self.fingerprint = b""
+        self.head = b""  # the file's first bytes as we read them: [0, len(head))
         self.last_data = now
-        self.expires: float | None = None  # set once rotated away or deleted: closed after
+        self.opened_ns = time.time_ns()
+        self.real_path = ""  # the file's own path when opened (a symlink's target)
+        self.retired_at: float | None = None  # set once rotated away or deleted
+
+    def close_deadline(self, quiet: float, cap: float) -> float | None:
+        """A retired file closes once quiet for `quiet` seconds, or `cap` after it was retired."""
+        if self.retired_at is None:
+            return None
+        return min(max(self.last_data, self.retired_at) + quiet, self.retired_at + cap)
 
     def flush_deadline(self, partial_flush: float) -> float | None:
         return self.last_data + partial_flush if self.splitter.partial else None
@@ -222,6 +252,19 @@ class FileTailer:
         self.ever_opened = False
         self.ended = False
         self._chunks_left = 0
+        # Files of this path already opened or present before it was followed: never read
+        # (again) when found under a rotated name. Pruned to what still exists at each scan.
+        # With the first bytes each had (None: not read), since ext4 soon gives a freed inode
+        # number to a new file: a known number with another head is another file.
+        self.known: dict[tuple[int, int], bytes | None] = {}
+        self._scanned = False
+        self._rotated_from: OpenFile | None = None  # the last current file, until the next one is open
+        # Rotated files closed while still there: (ident, offset). Writes past the offset are lost.
+        self.closed: deque[tuple[tuple[int, int], int, str, bytes]] = deque(maxlen=CLOSED_KEPT)  # ident, offset, real path, head
+        self.is_followed: Callable[[str], bool] = lambda path: False  # paths with a tailer of their own
+        self.checkpoint: Checkpoint | None = None
+        self.resume: dict[tuple[int, int], Mark] | None = None  # where the run before stopped, per file
+        self._resume_current: tuple[tuple[int, int], Mark] | None = None
 
     # -- the one entry point --
 
@@ -242,8 +285,9 @@ class FileTailer:
             flush_at = open_file.flush_deadline(self.settings.partial_flush)
             if flush_at is not None:
                 deadlines.append(flush_at)
-            if open_file.expires is not None:
-                deadlines.append(open_file.expires)
+            close_at = open_file.close_deadline(self.settings.rotate_wait, self.settings.rotate_wait_max)
+            if close_at is not None:
+                deadlines.append(close_at)
         return min(deadlines) if deadlines else None
 
     @property
@@ -259,18 +303,26 @@ class FileTailer:
     # -- steps --
 
     def _catch_up(self, now: float) -> bool:
+        if self.resume is not None:
+            self._resume_files(self._stat_path(), now)
         # Late writes to rotated-away files come first: they were written before the new file's.
         for old in list(self.retired):
             if not self._read(old, now):
                 return True
-            if old.expires is not None and old.expires <= now:
+            close_at = old.close_deadline(self.settings.rotate_wait, self.settings.rotate_wait_max)
+            if close_at is not None and close_at <= now:
                 self._close_retired(old)
         st = self._stat_path()
         if self.current is not None and (st is None or _ident(st) != self.current.ident):
+            self._rotated_from = self.current
             self._retire(self.current, now, deleted=st is None)
             self.current = None
-            if not self._read(self.retired[-1], now):
-                return True
+        if self.current is None and self._rotated_from is not None and st is not None:
+            # Before the file now at the path: those that passed through it since the old one.
+            self._find_unread_rotated(self._rotated_from, st, now)
+            for retired in list(self.retired):
+                if not self._read(retired, now):
+                    return True
         if self.current is None:
             if st is None:
                 self._end_if_gone()
@@ -315,12 +367,23 @@ class FileTailer:
                 return False
             splitter = LineSplitter(self.id, self.settings.max_line_bytes)
             open_file = OpenFile(fd, st, splitter, 0, now)
-            if self.from_end:
+            resume, self._resume_current = self._resume_current, None
+            if resume is not None and resume[0] == open_file.ident:
+                self._resume_at(open_file, resume[1])
+            elif self.from_end:
                 self._seek_near_end(open_file, st.st_size)
         except OSError as error:
             os.close(fd)
             self._fail(f"cannot read {self.path}: {error.strerror}", _errno_name(error))
             return False
+        if not self._scanned:  # what sits beside the first file we follow predates us
+            self._scanned = True
+            for ident, (path, _) in self._siblings(os.path.realpath(self.path)).items():
+                self.known[ident] = _head_of(path, ident)
+        self.known[open_file.ident] = None
+        self._rotated_from = None
+        open_file.real_path = os.path.realpath(self.path)
+        self._record_open(open_file)
         self.from_end = False
         self._announce_open()
         self.current = open_file
@@ -332,10 +395,124 @@ class FileTailer:
         """Start at the last `start_bytes`, at the next line start (never half a line)."""
         start = max(0, size - self.settings.start_bytes)
         open_file.offset = start
+        open_file.head = os.pread(open_file.fd, min(HEAD_BYTES, start), 0)
         if start > 0:
             length = min(FINGERPRINT_BYTES, start)
             open_file.fingerprint = os.pread(open_file.fd, length, start - length)
             open_file.splitter.skipping = not open_file.fingerprint.endswith(b"\n")
+
+    # -- restart resume --
+
+    def _resume_files(self, st: os.stat_result | None, now: float) -> None:
+        """Pick up where the run before stopped: files rotated away since are found by inode
+        and drained from their position first; the file at the path goes on from its own."""
+        marks, self.resume = self.resume or {}, None
+        self._scanned = True
+        self.known.update(dict.fromkeys(marks))
+        at_path = _ident(st) if st is not None else None
+        last_old = None
+        for ident, mark in marks.items():
+            if mark.closed or ident == at_path:
+                continue
+            open_file = self._locate(ident, now)
+            if open_file is None:
+                self._lose(None, None)  # rotated away and gone while we were down
+                continue
+            self._resume_at(open_file, mark)
+            self._retire(open_file, now, deleted=False)
+            self._record_open(open_file)
+            last_old = open_file
+        if at_path is not None and at_path in marks and not marks[at_path].closed:
+            self._resume_current = (at_path, marks[at_path])
+        elif last_old is not None:
+            self._rotated_from = last_old  # files that passed through the path meanwhile are read too
+
+    def _locate(self, ident: tuple[int, int], now: float) -> OpenFile | None:
+        """The file `ident` at the path or beside it (rotated), opened; None when it is gone."""
+        siblings = self._siblings(os.path.realpath(self.path))
+        try:
+            st = os.stat(self.path)
+            if _ident(st) == ident:
+                siblings[ident] = (self.path, st)
+        except OSError:
+            pass
+        if ident not in siblings:
+            return None
+        path = siblings[ident][0]
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        except OSError:
+            return None
+        st = os.fstat(fd)
+        if _ident(st) != ident or not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return None
+        open_file = OpenFile(fd, st, LineSplitter(self.id, self.settings.max_line_bytes), 0, now)
+        open_file.real_path = path
+        return open_file
+
+    def _resume_at(self, open_file: OpenFile, mark: Mark) -> None:
+        """Go on from `mark` unless the file's head changed meanwhile (then it is read from 0)."""
+        head = os.pread(open_file.fd, mark.head_len, 0)
+        if len(head) != mark.head_len or head_crc(head) != mark.head_crc:
+            logger.info("%s: changed while the sidecar was down, reading it from 0", self.path)
+            return
+        open_file.offset = mark.pos
+        open_file.head = head
+        open_file.opened_ns = mark.opened_ns
+        open_file.splitter.set_flags(mark.flags)
+        at = max(0, mark.pos - FINGERPRINT_BYTES)
+        open_file.fingerprint = os.pread(open_file.fd, mark.pos - at, at)
+
+    def restore_run(self, run: Run, files: dict[tuple[int, int], OpenFile | None], heads: dict) -> list[LogLine] | None:
+        """The lines a publish of the run before made, read again from its file; None when the
+        file is gone or is no longer what it was."""
+        if run.ident not in files:
+            files[run.ident] = self._locate(run.ident, 0.0)
+        open_file = files[run.ident]
+        if open_file is None:
+            return None
+        mark = heads.get(run.ident)
+        if mark is not None:
+            head = os.pread(open_file.fd, mark.head_len, 0)
+            if head_crc(head) != mark.head_crc or len(head) != mark.head_len:
+                return None
+        data = os.pread(open_file.fd, run.end - run.start, run.start)
+        if len(data) != run.end - run.start:
+            return None
+        splitter = LineSplitter(self.id, self.settings.max_line_bytes)
+        splitter.set_flags(run.flags)
+        lines = splitter.feed(data, run.time)
+        if run.flush:
+            line = splitter.flush(run.time)
+            if line is not None:
+                lines.append(line)
+        return lines if len(lines) == run.count else None
+
+    def _record_open(self, open_file: OpenFile) -> None:
+        if self.checkpoint is not None:
+            pos = open_file.offset - len(open_file.splitter.partial)
+            self.checkpoint.record_open(
+                self.id, open_file.ident, pos, open_file.splitter.flags, open_file.head, open_file.opened_ns
+            )
+
+    def _publish(self, open_file: OpenFile, lines: list[LogLine], start: int, flags: int, wall: float, flush: bool) -> None:
+        """Publish lines read from bytes [start, offset); with a checkpoint, journal them first."""
+        if not lines:
+            return
+        if self.checkpoint is None:
+            self.hub.publish(self.id, lines)
+            return
+        first_id = self.hub.next_id()
+        run = Run(open_file.ident, start, open_file.offset, first_id, len(lines), wall, flags, flush)
+        pos = open_file.offset - len(open_file.splitter.partial)
+        self.checkpoint.record_run(self.id, run, pos, open_file.splitter.flags)
+        self.hub.publish(self.id, lines, first_id=first_id)
+
+    def _lose(self, lines: int | None, size: int | None) -> None:
+        gap = self.hub.report_loss(self.id, "rotated-unread", lines, size)
+        if self.checkpoint is not None:
+            self.checkpoint.record_loss(self.id, gap)
 
     def _announce_open(self) -> None:
         if self.retired:
@@ -347,13 +524,16 @@ class FileTailer:
             logger.info("%s: following again", self.path)
 
     def _check_truncation(self, open_file: OpenFile) -> None:
-        """Restart at 0 when the file shrank below the offset or the bytes before it changed."""
+        """Restart at 0 when the file shrank below the offset, or its head or the bytes just
+        before the offset changed (truncated and refilled past the offset between two looks)."""
         if open_file.offset == 0:
             return
         size = os.fstat(open_file.fd).st_size
         reason = None
         if size < open_file.offset:
             reason = "size"
+        elif open_file.head and os.pread(open_file.fd, len(open_file.head), 0) != open_file.head:
+            reason = "head"
         elif open_file.fingerprint:
             at = open_file.offset - len(open_file.fingerprint)
             if os.pread(open_file.fd, len(open_file.fingerprint), at) != open_file.fingerprint:
@@ -363,8 +543,9 @@ class FileTailer:
         self._publish_flush(open_file)
         old_offset = open_file.offset
         open_file.offset = 0
-        open_file.fingerprint = b""
+        open_file.fingerprint = open_file.head = b""
         open_file.splitter.reset()
+        self._record_open(open_file)
         self.hub.announce(self.id, "truncated", path=self.path, offset=old_offset, size=size)
         logger.info("%s: truncated (%s) at offset %d, reading from 0", self.path, reason, old_offset)
 
@@ -376,30 +557,137 @@ class FileTailer:
         if not data:
             return True
         self._chunks_left -= 1
+        if len(open_file.head) == open_file.offset < HEAD_BYTES:
+            open_file.head += data[: HEAD_BYTES - open_file.offset]
+            if self.checkpoint is not None:
+                self.checkpoint.record_head(self.id, open_file.ident, open_file.head)
+        splitter = open_file.splitter
+        start, flags = open_file.offset - len(splitter.partial), splitter.flags
         open_file.offset += len(data)
         if len(data) >= FINGERPRINT_BYTES:
             open_file.fingerprint = data[-FINGERPRINT_BYTES:]
         else:
             open_file.fingerprint = (open_file.fingerprint + data)[-FINGERPRINT_BYTES:]
         open_file.last_data = now
-        splitter = open_file.splitter
-        lines = splitter.feed(data, time.time())
+        wall = time.time()
+        lines = splitter.feed(data, wall)
         if splitter.truncated:
             self.hub.metrics.lines_truncated.labels(self.id).inc(splitter.truncated)
             splitter.truncated = 0
         self.hub.record_bytes(self.id, len(data))
-        self.hub.publish(self.id, lines)
+        self._publish(open_file, lines, start, flags, wall, flush=False)
         return len(data) < CHUNK_BYTES
 
     def _retire(self, open_file: OpenFile, now: float, deleted: bool) -> None:
-        open_file.expires = now + self.settings.rotate_wait
+        open_file.retired_at = now
         self.retired.append(open_file)
         logger.debug("%s: %s, draining the old file", self.path, "deleted" if deleted else "replaced")
 
     def _close_retired(self, old: OpenFile) -> None:
         self._publish_flush(old)
+        try:
+            still_there = os.fstat(old.fd).st_nlink > 0
+        except OSError:
+            still_there = False
+        if still_there:  # late writes to it can still be seen, and counted as lost
+            self.closed.append((old.ident, old.offset, old.real_path, old.head[:SAME_FILE_BYTES]))
+        self.known[old.ident] = old.head[:SAME_FILE_BYTES]
+        if self.checkpoint is not None:
+            self.checkpoint.record_close(self.id, old.ident)
         old.close()
         self.retired.remove(old)
+
+    # -- rotated files found by inode --
+
+    def _siblings(self, real_path: str) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
+        """Regular files beside `real_path` whose names start like its own (app.log.1,
+        app-2026-12-02.log), by identity. Compressed ones cannot be read and are left out."""
+        directory, name = os.path.split(real_path)
+        stem = name.split(".", 1)[0] or name
+        found: dict[tuple[int, int], tuple[str, os.stat_result]] = {}
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            return found
+        for entry in entries:
+            if not entry.name.startswith(stem) or entry.name.lower().endswith(_COMPRESSED):
+                continue
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found[_ident(st)] = (entry.path, st)
+        return found
+
+    def _find_unread_rotated(self, old: OpenFile, at_path: os.stat_result | None, now: float) -> None:
+        """Files rotated away before we ever opened them (several rotations between two looks):
+        unknown identities beside the old file, changed since it was opened, read in the order
+        they were written, after the old file and before the one now at the path."""
+        siblings = self._siblings(old.real_path)
+        open_idents = {f.ident for f in self._open_files()}
+        keep = siblings.keys() | open_idents | {entry[0] for entry in self.closed}
+        self.known = {ident: head for ident, head in self.known.items() if ident in keep}
+        skip = open_idents | ({_ident(at_path)} if at_path is not None else set())
+        found = [
+            (st.st_mtime_ns, path, ident)
+            for ident, (path, st) in siblings.items()
+            if ident not in skip
+            and not self._known_file(ident, path)
+            and st.st_mtime_ns >= old.opened_ns - AGE_SLACK_NS
+            and not self.is_followed(path)
+        ]
+        for _, path, ident in sorted(found):
+            self.known[ident] = None
+            open_file = self._open_rotated(path, ident, now)
+            if open_file is not None:
+                self._retire(open_file, now, deleted=False)
+                self._record_open(open_file)
+                logger.info("%s: found %s, rotated away before it was read", self.path, path)
+
+    def _known_file(self, ident: tuple[int, int], path: str) -> bool:
+        if ident not in self.known:
+            return False
+        head = self.known[ident]
+        return head is None or _head_of(path, ident, len(head)) == head
+
+    def _open_rotated(self, path: str, ident: tuple[int, int], now: float) -> OpenFile | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        except OSError:
+            self._lose(None, None)
+            return None
+        st = os.fstat(fd)
+        if _ident(st) != ident:  # replaced again between the scan and the open
+            os.close(fd)
+            self._lose(None, None)
+            return None
+        open_file = OpenFile(fd, st, LineSplitter(self.id, self.settings.max_line_bytes), 0, now)
+        open_file.real_path = path
+        return open_file
+
+    def count_late_writes(self) -> None:
+        """Lines written to rotated files after we closed them: counted as lost (a gap), since
+        reading them now would put them after newer lines."""
+        if not self.closed:
+            return
+        scans: dict[str, dict] = {}
+        kept: deque[tuple[tuple[int, int], int, str, bytes]] = deque(maxlen=CLOSED_KEPT)
+        for ident, offset, real_path, head in self.closed:
+            siblings = scans.get(real_path)
+            if siblings is None:
+                siblings = scans[real_path] = self._siblings(real_path)
+            if ident not in siblings or _head_of(siblings[ident][0], ident, len(head)) != head:
+                continue  # gone (its inode number may be another file's now): nothing more to count
+            path, st = siblings[ident]
+            if st.st_size > offset:
+                lines = _count_newlines(path, ident, offset, st.st_size)
+                if lines is not None:
+                    self._lose(lines or None, st.st_size - offset)
+                    logger.warning("%s: %d lines written to %s after it was closed", self.path, lines, path)
+                offset = st.st_size
+            kept.append((ident, offset, real_path, head))
+        self.closed = kept
 
     def _end_if_gone(self) -> None:
         """The path is gone and every old descriptor is closed: the source has ended."""
@@ -418,9 +706,11 @@ class FileTailer:
                 self._publish_flush(open_file)
 
     def _publish_flush(self, open_file: OpenFile) -> None:
-        line = open_file.splitter.flush(time.time())
+        start = open_file.offset - len(open_file.splitter.partial)
+        wall = time.time()
+        line = open_file.splitter.flush(wall)
         if line is not None:
-            self.hub.publish(self.id, [line])
+            self._publish(open_file, [line], start, 0, wall, flush=True)
 
     def _open_files(self) -> Iterable[OpenFile]:
         yield from self.retired
@@ -552,6 +842,7 @@ class FileSource:
         self.patterns = [os.path.abspath(os.path.expanduser(p)) for p in settings.files]
         self.tailers: dict[str, FileTailer] = {}  # by path, kept for the life of the process
         self._by_name: dict[str, list[FileTailer]] = {}  # path or symlink target -> tailers
+        self._targets: dict[FileTailer, str] = {}  # the file each tailer's path led to when last opened
         self._dirty: set[FileTailer] = set()  # woken by inotify: look at them first
         self._timed: set[FileTailer] = set()  # holding a partial line or a draining file
         self._rescan = False
@@ -561,6 +852,10 @@ class FileSource:
         self._wake: asyncio.Event | None = None
         # Here rather than in run(): with watch=inotify, a missing inotify fails the start.
         self._start_watching()
+        self.checkpoint: Checkpoint | None = None
+        self._resumed = False  # a checkpoint of the run before was found
+        if settings.state_dir is not None:
+            self._start_checkpoint(settings.state_dir)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -568,7 +863,7 @@ class FileSource:
         if self._watcher is not None:
             self._watcher.attach(loop)
         try:
-            self._discover(initial=True)
+            self._discover(initial=not self._resumed)
             next_poll = loop.time()  # the first round looks at every file
             while True:
                 next_poll = await self._round(loop, next_poll)
@@ -586,6 +881,8 @@ class FileSource:
             self._discover(initial=False)
             due = list(self.tailers.values())
             next_poll = now + self.settings.poll_interval
+            for tailer in due:
+                self._count_late_writes(tailer)
         else:
             if self._rescan:
                 self._discover(initial=False)
@@ -624,7 +921,10 @@ class FileSource:
     def _check(self, tailer: FileTailer, now: float) -> tuple[bool, bool]:
         """One file's turn; an error there is logged and counted, never fatal to the source."""
         try:
-            return tailer.check(now)
+            result = tailer.check(now)
+            if tailer.current is not None and self._targets.get(tailer) != tailer.current.real_path:
+                self._follow_target(tailer, tailer.current.real_path)
+            return result
         except Exception as error:  # noqa: BLE001 - one file must not stop the others
             reason = _errno_name(error) if isinstance(error, OSError) else "unexpected"
             message = f"reading {tailer.path} failed: {error}"
@@ -634,6 +934,12 @@ class FileSource:
                 tailer.state, tailer.error = "error", message
                 self.hub.set_state(tailer.id, "error", message)
             return False, False
+
+    def _count_late_writes(self, tailer: FileTailer) -> None:
+        try:
+            tailer.count_late_writes()
+        except Exception:  # noqa: BLE001 - a count that fails must not stop the source
+            logger.exception("%s: counting late writes failed", tailer.path)
 
     async def _sleep_until(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         assert self._wake is not None
@@ -661,26 +967,114 @@ class FileSource:
         found: set[str] = set()
         for pattern in self.patterns:
             try:
-                found.update(os.path.abspath(p) for p in glob.glob(pattern, recursive=True))
+                matches = glob.glob(pattern, recursive=True)
             except OSError as error:  # pragma: no cover - glob swallows most errors itself
                 logger.warning("globbing %s failed: %s", pattern, error)
+                continue
+            if initial and not matches:  # a typo in the pattern is the usual cause: say so now
+                logger.warning("%s matches no file yet: watching for files that will match it", pattern)
+            found.update(os.path.abspath(p) for p in matches)
         for path in sorted(found - self.tailers.keys()):
             if _is_regular_file(path):
                 self._add_tailer(path, from_end=initial)
 
-    def _add_tailer(self, path: str, from_end: bool) -> None:
-        source_id = next(c for c in source_id_candidates(path) if c not in self.hub.sources)
+    def _add_tailer(self, path: str, from_end: bool, source_id: str | None = None) -> FileTailer:
+        if source_id is None:
+            source_id = next(c for c in source_id_candidates(path) if c not in self.hub.sources)
         tailer = FileTailer(path, source_id, self.settings, self.hub, from_end)
+        tailer.is_followed = self.tailers.__contains__
+        if self.checkpoint is not None:
+            self.checkpoint.add_source(source_id, path)
+            tailer.checkpoint = self.checkpoint
         self.tailers[path] = tailer
         self.hub.add_source(source_id, "file", path)
         logger.info("following %s as source %s", path, source_id)
-        names = {path, os.path.realpath(path)}
-        for name in names:
-            self._by_name.setdefault(name, []).append(tailer)
-        if self._watcher is not None:
-            for name in names:
-                self._watch(os.path.dirname(name))
+        self._register(tailer, path)
+        self._follow_target(tailer, os.path.realpath(path))
         self._dirty.add(tailer)
+        return tailer
+
+    def _register(self, tailer: FileTailer, name: str) -> bool:
+        """Wake `tailer` on inotify events about `name`; False when its directory cannot be watched."""
+        tailers = self._by_name.setdefault(name, [])
+        if tailer not in tailers:
+            tailers.append(tailer)
+        return self._watcher is not None and self._watch(os.path.dirname(name))
+
+    def _follow_target(self, tailer: FileTailer, target: str) -> None:
+        """A symlinked path now leads to `target` (re-pointed: app.log -> data.2): its writes
+        wake the tailer too. The watch mode is what covers both the path and its target."""
+        old = self._targets.get(tailer)
+        if old is not None and old != tailer.path:
+            holders = self._by_name.get(old, [])
+            if tailer in holders:
+                holders.remove(tailer)
+        self._targets[tailer] = target
+        watched = [self._register(tailer, name) for name in (tailer.path, target)]
+        self.hub.set_watch_mode(tailer.id, "inotify" if all(watched) else "poll")
+
+    # -- restart resume --
+
+    def _start_checkpoint(self, state_dir: Path) -> None:
+        """Load the last run's journal, rebuild the buffers from the files, start this run's.
+
+        Done before the server listens, so no client sees a half-restored buffer."""
+        self.checkpoint = Checkpoint(state_dir, self.hub)
+        previous = self.checkpoint.load()
+        try:
+            self.checkpoint.begin()
+        except OSError as error:
+            raise FileSourceError(f"state_dir {state_dir} is not writable: {error.strerror}") from error
+        if previous:
+            self._resumed = True
+            self._restore(previous)
+
+    def _restore(self, previous: dict[str, SourceJournal]) -> None:
+        assert self.checkpoint is not None
+        matching = self._glob()
+        restored: list[tuple[FileTailer, SourceJournal]] = []
+        for journal in sorted(previous.values(), key=lambda j: j.number):
+            if journal.path not in matching or journal.source_id in self.hub.sources:
+                logger.info("checkpoint: %s is no longer followed, its state is dropped", journal.path)
+                continue
+            tailer = self._add_tailer(journal.path, from_end=False, source_id=journal.source_id)
+            tailer.resume = dict(journal.marks)
+            tailer.known.update(dict.fromkeys(journal.marks))
+            for ident, mark in journal.marks.items():
+                self.checkpoint.sources[tailer.id].marks[ident] = mark
+            restored.append((tailer, journal))
+        runs = sorted(((run.first_id, i, run) for i, (_, journal) in enumerate(restored) for run in journal.runs))
+        files: list[dict] = [{} for _ in restored]
+        counts = [0] * len(restored)
+        for _, i, run in runs:
+            tailer, journal = restored[i]
+            try:
+                lines = tailer.restore_run(run, files[i], journal.marks)
+            except OSError:
+                lines = None
+            if lines is None:
+                journal.exact_after = max(journal.exact_after, run.last_id)  # those ids are gone for good
+                continue
+            self.hub.publish(tailer.id, lines, first_id=run.first_id)
+            self.checkpoint.sources[tailer.id].runs.append(run)
+            counts[i] += len(lines)
+        for i, (tailer, journal) in enumerate(restored):
+            for open_file in files[i].values():
+                if open_file is not None:
+                    open_file.close()
+            for gap_id, missed in journal.losses:
+                self.hub.restore_loss(tailer.id, Gap(tailer.id, missed, "rotated-unread", gap_id))
+                self.checkpoint.sources[tailer.id].losses.append((gap_id, missed))
+            self.checkpoint.sources[tailer.id].exact_after = journal.exact_after
+            self.hub.mark_restored(tailer.id, journal.exact_after)
+            logger.info("checkpoint: %s restored with %d lines", tailer.path, counts[i])
+        self.checkpoint.compact()  # this run's journal now holds what was restored
+
+    def _glob(self) -> set[str]:
+        found: set[str] = set()
+        for pattern in self.patterns:
+            found.update(os.path.abspath(p) for p in glob.glob(pattern, recursive=True))
+        return found
 
     # -- inotify --
 
@@ -711,16 +1105,18 @@ class FileSource:
             for directory in sorted(pattern_directories(pattern)):
                 self._watch(directory)
 
-    def _watch(self, directory: str) -> None:
+    def _watch(self, directory: str) -> bool:
         assert self._watcher is not None
         try:
             self._watcher.watch(directory)
+            return True
         except FileNotFoundError:
-            pass  # gone again: the poll will find what appears there
+            return False  # gone again: the poll will find what appears there
         except OSError as error:
             if not self._watch_failed:  # warn once: the poll covers what inotify cannot
                 logger.warning("cannot watch %s (%s): relying on polling there", directory, _describe(error))
                 self._watch_failed = True
+            return False
 
     def _on_events(self, events: list[Event]) -> None:
         """Mark the tailers the kernel's events concern; the run loop reads them right away."""
@@ -750,11 +1146,46 @@ class FileSource:
         return any(fnmatchcase(path, pattern) for pattern in self.patterns)
 
     def _close(self) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint.close()
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None
         for tailer in self.tailers.values():
             tailer.close()
+
+
+def _head_of(path: str, ident: tuple[int, int], length: int = SAME_FILE_BYTES) -> bytes | None:
+    """The first bytes of the file `ident` at `path` (None if it is not that file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.pread(fd, length, 0) if _ident(os.fstat(fd)) == ident else None
+    finally:
+        os.close(fd)
+
+
+def _count_newlines(path: str, ident: tuple[int, int], start: int, end: int) -> int | None:
+    """Lines in bytes [start, end) of the file `ident` at `path`, or None if it is another file now."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if _ident(os.fstat(fd)) != ident:
+            return None
+        count = 0
+        while start < end:
+            data = os.pread(fd, min(CHUNK_BYTES, end - start), start)
+            if not data:
+                break
+            count += data.count(b"\n")
+            start += len(data)
+        return count
+    finally:
+        os.close(fd)
 
 
 def _is_regular_file(path: str) -> bool:

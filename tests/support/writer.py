@@ -64,3 +64,59 @@ class RotatingWriter(threading.Thread):
             if self.pause:
                 time.sleep(self.pause)
         os.close(fd)
+
+
+class LogrotateWriter(threading.Thread):
+    """Writes numbered lines at `rate` lines/s and rotates like logrotate (`rotate keep`,
+    `create`) every `rotate_seconds`: app.log.(k-1) -> app.log.k, ..., app.log -> app.log.1,
+    then a new app.log; the oldest generation is deleted."""
+
+    def __init__(self, path: Path, total: int, rate: float, rotate_seconds: float, keep: int = 5) -> None:
+        super().__init__(daemon=True)
+        self.path, self.total, self.rate = path, total, rate
+        self.rotate_seconds, self.keep = rotate_seconds, keep
+        self.rotations = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._write_all()
+        except BaseException as error:  # surfaced by the test through .error
+            self.error = error
+
+    def _rotate(self) -> None:
+        def generation(k: int) -> Path:
+            return self.path.with_name(f"{self.path.name}.{k}")
+
+        generation(self.keep).unlink(missing_ok=True)
+        for k in range(self.keep - 1, 0, -1):
+            if generation(k).exists():
+                os.rename(generation(k), generation(k + 1))
+        os.rename(self.path, generation(1))
+        self.rotations += 1
+
+    def _write_all(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        start = time.monotonic()
+        next_rotation = start + self.rotate_seconds
+        n = 0
+        while n < self.total:
+            due = min(self.total, int((time.monotonic() - start) * self.rate) + 1)
+            if due > n:
+                os.write(fd, b"".join(numbered(k) for k in range(n, due)))
+                n = due
+            if time.monotonic() >= next_rotation and n < self.total:
+                self._rotate()
+                os.close(fd)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                next_rotation += self.rotate_seconds
+            time.sleep(0.002)
+        os.close(fd)
+
+
+def write_late(fd: int, first: int, count: int, pause: float) -> int:
+    """`count` numbered lines to an already rotated-away file, `pause` seconds apart; returns the next number."""
+    for n in range(first, first + count):
+        os.write(fd, numbered(n))
+        time.sleep(pause)
+    return first + count

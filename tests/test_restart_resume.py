@@ -1,0 +1,191 @@
+"""Restart resume (LOG_SIDECAR_STATE_DIR): the sidecar is killed with SIGKILL mid-stream while
+the workload keeps writing; the restarted sidecar rebuilds its buffers from the files with the
+same ids, and a client that reconnects with its Last-Event-ID gets exactly the lines after it."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.server import SidecarProcess
+from tests.support.sse import StreamClient
+from tests.support.writer import append, numbered
+
+pytestmark = pytest.mark.timeout(90)
+
+
+class PacedWriter(threading.Thread):
+    """Numbered lines at `rate` lines/s, in small bursts, until `total` are written."""
+
+    def __init__(self, path: Path, total: int, rate: float, first: int = 0) -> None:
+        super().__init__(daemon=True)
+        self.path, self.total, self.rate, self.first = path, total, rate, first
+        self.written = first
+
+    def run(self) -> None:
+        start = time.monotonic()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            while self.written < self.total:
+                due = min(self.total, self.first + int((time.monotonic() - start) * self.rate) + 1)
+                if due > self.written:
+                    os.write(fd, b"".join(numbered(n) for n in range(self.written, due)))
+                    self.written = due
+                time.sleep(0.002)
+        finally:
+            os.close(fd)
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    (directory / "app.log").write_bytes(b"")
+    return directory
+
+
+@pytest.fixture
+def start(sidecar, logs: Path, tmp_path: Path) -> Callable[..., SidecarProcess]:
+    def run(**settings: object) -> SidecarProcess:
+        env = {
+            "LOG_SIDECAR_FILES": str(logs / "*.log"),
+            "LOG_SIDECAR_STATE_DIR": str(tmp_path / "state"),
+            "LOG_SIDECAR_ACCESS_LOG": "false",
+        }
+        env.update({f"LOG_SIDECAR_{key.upper()}": str(value) for key, value in settings.items()})
+        return sidecar(env=env)
+
+    return run
+
+
+def kill(server: SidecarProcess) -> None:
+    assert server.proc is not None
+    server.proc.kill()  # SIGKILL: no shutdown code runs
+    server.proc.wait(10)
+
+
+def last_event_id(stream: StreamClient) -> str:
+    return next(event.id for event in reversed(stream.events) if event.id)
+
+
+def numbers(stream: StreamClient) -> list[int]:
+    return [int(text[2:]) for text in stream.texts("app.log")]
+
+
+def wait_lines(stream: StreamClient, count: int) -> None:
+    stream.wait(lambda: len(stream.lines("app.log")) >= count, f"{count} lines", timeout=30)
+
+
+def resume(server: SidecarProcess, after: str) -> StreamClient:
+    return StreamClient(server.url, {"source": "app.log"}, headers={"Last-Event-ID": after}).start()
+
+
+def test_sigkill_mid_stream_then_restart_resumes_exactly(start, logs: Path) -> None:
+    server = start()
+    first = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
+    writer = PacedWriter(logs / "app.log", total=8000, rate=2000)
+    writer.start()
+    wait_lines(first, 1500)
+    kill(server)  # mid-stream: the writer goes on while the sidecar is down
+    first.close()
+    before = numbers(first)
+    after_id = last_event_id(first)
+    time.sleep(0.5)
+    server = start()
+    second = resume(server, after_id)
+    try:
+        writer.join(20)
+        second.until_line(numbered(7999).decode().strip(), timeout=30)
+        assert second.gaps() == []
+        assert before + numbers(second) == list(range(8000))  # every line once, in order
+    finally:
+        second.close()
+
+
+def test_lines_written_while_down_and_a_rotation_meanwhile_are_delivered(start, logs: Path) -> None:
+    server = start()
+    log = logs / "app.log"
+    first = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
+    append(log, b"".join(numbered(n) for n in range(100)))
+    wait_lines(first, 100)
+    kill(server)
+    first.close()
+    append(log, b"".join(numbered(n) for n in range(100, 150)))  # written while down
+    os.rename(log, logs / "app.log.1")  # and rotated while down
+    append(log, b"".join(numbered(n) for n in range(150, 200)))
+    server = start()
+    second = resume(server, last_event_id(first))
+    try:
+        second.until_line(numbered(199).decode().strip())
+        assert numbers(first) + numbers(second) == list(range(200))
+        assert second.gaps() == []
+        # The restored lines are the same lines with the same ids: a new client's backfill shows them.
+        held = httpx.get(server.url + "/api/lines", params={"source": "app.log", "limit": 1000}, timeout=5).json()
+        ids = {line["text"]: line["id"] for line in held["lines"]}
+        assert all(ids[line["text"]] == line["id"] for line in first.lines("app.log"))
+    finally:
+        second.close()
+
+
+def test_a_partial_last_line_and_a_cut_long_line_survive_a_restart(start, logs: Path) -> None:
+    server = start(partial_flush=0.3, max_line_bytes=256)
+    log = logs / "app.log"
+    first = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
+    append(log, "one\n" + "x" * 1000 + "\nhalf")
+    first.wait(lambda: first.texts("app.log")[-1:] == ["half"], "the flushed half line")
+    kill(server)
+    first.close()
+    append(log, "\ntwo\n")  # ends the flushed line: no empty line may come of it
+    server = start(partial_flush=0.3, max_line_bytes=256)
+    second = resume(server, last_event_id(first))
+    try:
+        second.until_line("two")
+        assert first.texts("app.log") == ["one", "x" * 256, "half"]
+        assert second.texts("app.log") == ["two"]
+        held = httpx.get(server.url + "/api/lines", params={"source": "app.log"}, timeout=5).json()["lines"]
+        assert [(line["text"], line["truncated"]) for line in held] == [
+            ("one", False), ("x" * 256, True), ("half", False), ("two", False)
+        ]
+    finally:
+        second.close()
+
+
+def test_corrupt_or_foreign_state_is_discarded_with_a_warning(start, logs: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "checkpoint.journal").write_bytes(b"H log-sidecar-checkpoint 1\nS 1 app.log \"/x\"\nR 1 zz\n")
+    server = start()
+    assert any("checkpoint" in line and "discarded" in line and "WARNING" in line for line in server.output)
+    stream = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
+    try:
+        append(logs / "app.log", "alive\n")
+        stream.until_line("alive")
+    finally:
+        stream.close()
+    kill(server)
+    (state / "checkpoint.journal").write_bytes(b"\x00\xffnot ours at all")
+    server = start()
+    assert any("checkpoint" in line and "discarded" in line for line in server.output)
+
+
+def test_without_a_state_dir_a_resume_across_a_restart_is_a_restart_gap(sidecar, logs: Path) -> None:
+    env = {"LOG_SIDECAR_FILES": str(logs / "*.log"), "LOG_SIDECAR_ACCESS_LOG": "false"}
+    server = sidecar(env=env)
+    first = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
+    append(logs / "app.log", "before\n")
+    first.until_line("before")
+    kill(server)
+    first.close()
+    server = sidecar(env=env)
+    second = resume(server, last_event_id(first))
+    try:
+        second.wait(lambda: second.gaps() != [], "a gap")
+        assert second.gaps()[0]["reason"] == "restart"
+    finally:
+        second.close()
