@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -9,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support.server import SidecarProcess
+from tests.support.sse import StreamClient
 
 UNICODE_DIGITS = ["²", "①", "١٢", "１２", "٣"]
 
@@ -59,3 +65,40 @@ def test_odd_session_cookies_and_credentials_are_a_401(sidecar, tmp_path: Path) 
         assert response.status_code == 401, authorization
     response = httpx.get(server.url + "/api/sources", params={"access_token": "①"})
     assert response.status_code == 401
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in metrics")
+
+
+def _open_streams(server: SidecarProcess, count: int) -> list[StreamClient]:
+    readers = [StreamClient(server.url, {"tail": 1}).start() for _ in range(count)]
+    for reader in readers:
+        reader.collect_lines(1)
+    return readers
+
+
+@pytest.mark.parametrize("pid_one", [False, True], ids=["child-process", "pid-1"])
+def test_sigterm_exits_0_after_closing_every_stream(tmp_path: Path, pid_one: bool) -> None:
+    (tmp_path / "app.log").write_text("hello\n")
+    wrapper = ["unshare", "--pid", "--fork", "--mount-proc"] if pid_one else []
+    if pid_one and (not shutil.which("unshare") or subprocess.run([*wrapper, "true"], capture_output=True).returncode):
+        pytest.skip("unshare --pid needs privileges this test runs without")
+    server = SidecarProcess({"LOG_SIDECAR_FILES": str(tmp_path / "*.log")}, wrapper=wrapper).start()
+    try:
+        readers = _open_streams(server, 3)
+        assert server.proc is not None
+        target = server.proc.pid
+        if pid_one:  # unshare does not forward signals: signal the sidecar, PID 1 of its namespace
+            target = int(Path(f"/proc/{target}/task/{target}/children").read_text().split()[0])
+        os.kill(target, signal.SIGTERM)
+        assert server.proc.wait(15) == 0
+        for reader in readers:
+            reader.wait(lambda reader=reader: reader.ended, "a clean end of the stream", timeout=5)
+        log = "".join(server.output)
+        assert "Traceback" not in log and "ERROR" not in log
+    finally:
+        server.stop()
