@@ -85,6 +85,7 @@ def test_basic_auth_and_the_session_cookie_login(sidecar, logfile: Path, tmp_pat
         ({"LOG_SIDECAR_POD_SOURCE": "selector"}, "needs pod_selector"),
         ({"LOG_SIDECAR_WATCH": "sometimes"}, "LOG_SIDECAR_WATCH"),
         ({"LOG_SIDECAR_HOST": "0.0.0.0"}, "without auth"),
+        ({"LOG_SIDECAR_HOST": "::"}, "without auth"),
     ],
 )
 def test_bad_configuration_exits_2_with_a_clear_message(env: dict[str, str], message: str) -> None:

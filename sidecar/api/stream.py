@@ -29,7 +29,7 @@ from sidecar.filters import LineFilter
 from sidecar.hub import Batch, Gap, Hub, SourceChange, Subscription
 from sidecar.lines import LogLine
 from sidecar.ops.metrics import Metrics
-from sidecar.ops.server import TRANSPORT_KEY, lost_to_dead_peer
+from sidecar.ops.server import PROTOCOL_KEY, TRANSPORT_KEY, abort, lost_to_dead_peer
 
 logger = logging.getLogger("sidecar.stream")
 router = APIRouter()
@@ -180,7 +180,7 @@ class GuestEventSourceResponse(EventSourceResponse):
         except SendTimeoutError:
             reason = "send-timeout"
             if transport is not None:
-                transport.abort()
+                abort(transport)
                 await asyncio.sleep(0)  # uvicorn sees the connection lost, not an unfinished response
         finally:
             await self.lease.release()
@@ -188,7 +188,7 @@ class GuestEventSourceResponse(EventSourceResponse):
             reason = "shutdown"
         elif reason == "client" and self.lease.ended_by_server:
             reason = "server"
-        elif reason == "client" and lost_to_dead_peer(transport):
+        elif reason == "client" and lost_to_dead_peer(scope.get(PROTOCOL_KEY)):
             reason = "dead-peer"
         self.lease.metrics.streams_closed.labels(reason).inc()
         if reason in ("send-timeout", "dead-peer"):

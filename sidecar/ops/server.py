@@ -23,6 +23,7 @@ import errno
 import logging
 import signal
 import socket
+import struct
 from collections.abc import Generator
 
 import uvicorn
@@ -32,6 +33,7 @@ from sidecar.config import Settings
 
 logger = logging.getLogger("sidecar.server")
 TRANSPORT_KEY = "log_sidecar.transport"
+PROTOCOL_KEY = "log_sidecar.protocol"
 _NO_IPV6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT)
 
 
@@ -107,23 +109,35 @@ def guest_protocol(dead_peer_timeout: float) -> type[asyncio.Protocol]:
     return GuestHTTPProtocol
 
 
-def lost_to_dead_peer(transport: asyncio.BaseTransport | None) -> bool:
+def abort(transport: asyncio.BaseTransport) -> None:
+    """Drop the connection now, unsent bytes and all: SO_LINGER 0 makes the kernel reset it
+    instead of keeping an orphan socket that retries its megabytes for minutes."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def lost_to_dead_peer(protocol: asyncio.BaseProtocol | None) -> bool:
     """True when the kernel gave up on the peer (keepalive or user timeout: ETIMEDOUT)."""
-    protocol = transport.get_protocol() if transport is not None else None
     error = getattr(protocol, "lost_error", None)
     return isinstance(error, TimeoutError) or getattr(error, "errno", None) == errno.ETIMEDOUT
 
 
 class TransportScope:
-    """Outermost ASGI wrapper: `scope[TRANSPORT_KEY]` is the connection's transport (uvicorn's
-    send is a bound method of the request cycle, which holds it)."""
+    """Outermost ASGI wrapper: `scope[TRANSPORT_KEY]` is the connection's transport and
+    `scope[PROTOCOL_KEY]` its protocol (uvicorn's send is a bound method of the request cycle,
+    which holds the transport; uvloop forgets the protocol once closed, so it is taken now)."""
 
     def __init__(self, app) -> None:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
-            scope[TRANSPORT_KEY] = getattr(getattr(send, "__self__", None), "transport", None)
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            scope[TRANSPORT_KEY] = transport
+            scope[PROTOCOL_KEY] = transport.get_protocol() if transport is not None else None
         await self.app(scope, receive, send)
 
 
