@@ -804,7 +804,8 @@ def print_lag(report: Report, scenario: str, metrics_text: str) -> None:
 
 
 def sidecar_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {"LOG_SIDECAR_MAX_STREAMS": "2000"}
+    # Every bench client comes from 127.0.0.1: lift the per-address cap with the total one.
+    env = {"LOG_SIDECAR_MAX_STREAMS": "2000", "LOG_SIDECAR_MAX_STREAMS_PER_CLIENT": "2000"}
     env.update(extra or {})
     return env
 
@@ -819,7 +820,7 @@ def running_sidecar(report: Report, env: dict[str, str] | None = None):
         sidecar.start()
         sidecar.wait_ready()
         report.note(f"sidecar pid {sidecar.pid} on 127.0.0.1:{sidecar.port}, following {tmp}/*.log "
-                    f"(LOG_SIDECAR_* defaults except MAX_STREAMS=2000)")
+                    f"(LOG_SIDECAR_* defaults except MAX_STREAMS=MAX_STREAMS_PER_CLIENT=2000)")
         yield sidecar, log
     finally:
         sidecar.stop()

@@ -10,10 +10,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import uvicorn
 from pydantic import ValidationError
 
-from sidecar.config import Settings
+from sidecar.config import Settings, unknown_env_vars
 
 USAGE = """usage: log-sidecar {serve,demo} [options]
 
@@ -40,7 +39,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def load_settings(cli_args: list[str], **overrides: object) -> Settings | None:
-    """Settings from env and flags; a bad value prints one clear line per problem."""
+    """Settings from env and flags; a bad value or an unknown variable prints one clear line per problem."""
+    unknown = unknown_env_vars()
+    if unknown:
+        print("log-sidecar: invalid configuration:", file=sys.stderr)
+        for problem in unknown:
+            print(f"  {problem}", file=sys.stderr)
+        return None
     try:
         return Settings(_cli_parse_args=cli_args, **overrides)
     except ValidationError as error:
@@ -59,22 +64,18 @@ def serve(cli_args: list[str], jobs: list[Callable[[], object]] | None = None, *
         return 2
     configure_logging(settings.log_level)
     from sidecar.app import build_app
+    from sidecar.ops import server
 
     try:
         app = build_app(settings, jobs)
     except (ValueError, OSError) as error:  # e.g. no Kubernetes credentials for the pod source
         print(f"log-sidecar: cannot start: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,  # our own access log keeps probes and tokens out
-        timeout_graceful_shutdown=5,
-        lifespan="on",
-        proxy_headers=True,
-    )
+    try:
+        server.run(app, settings)
+    except OSError as error:  # e.g. the port is taken
+        print(f"log-sidecar: cannot listen on {settings.host}:{settings.port}: {error.strerror}", file=sys.stderr)
+        return 2
     return 0
 
 

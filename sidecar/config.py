@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -10,6 +13,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
+ENV_PREFIX = "LOG_SIDECAR_"
+# LOG_SIDECAR_* variables of the project's own tooling (tests, bootstrap), not settings.
+TOOLING_ENV = frozenset({"LOG_SIDECAR_IMAGE_TESTS", "LOG_SIDECAR_CACHE_DIR", "LOG_SIDECAR_TEST_CHROMIUM"})
 
 
 def is_loopback(host: str) -> bool:
@@ -33,7 +39,9 @@ class Settings(BaseSettings):
     )
 
     # --- listening ---
-    host: str = Field("127.0.0.1", description="Address to bind. Use 0.0.0.0 in a pod.")
+    host: str = Field(
+        "127.0.0.1", description="Address to bind. `::` (the chart's) answers IPv4 and IPv6; 0.0.0.0 is IPv4 only."
+    )
     port: int = Field(8080, ge=0, le=65535, description="Port to bind (0 picks a free one and logs it).")
 
     # --- file source ---
@@ -99,6 +107,19 @@ class Settings(BaseSettings):
     keepalive: float = Field(15.0, gt=0, le=300, description="Seconds between keep-alive comments on idle streams.")
     send_timeout: float = Field(30.0, gt=0, description="A client that takes longer to accept a send is cut off.")
     max_streams: int = Field(200, ge=1, description="Concurrent streams; more get HTTP 429.")
+    max_streams_per_client: int = Field(
+        10, ge=1, description="Concurrent streams from one client address; more get HTTP 429 with Retry-After."
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="IPs or CIDRs of proxies whose X-Forwarded-For names the client (e.g. 10.0.0.0/8); "
+        "empty: the header is ignored and the peer address counts.",
+    )
+    dead_peer_timeout: float = Field(
+        60.0, ge=2, le=3600,
+        description="Seconds after which a client that stopped answering (no FIN) is cut: TCP keepalive and "
+        "TCP_USER_TIMEOUT on every connection.",
+    )
 
     # --- security ---
     auth: Literal["none", "bearer", "basic"] | None = Field(
@@ -118,7 +139,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="The sidecar's own log level.")
     access_log: bool = Field(True, description="Log each request (probes, metrics and tokens are kept out).")
 
-    @field_validator("files", "pod_containers", "cors_origins", mode="before")
+    @field_validator("files", "pod_containers", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -131,6 +152,16 @@ class Settings(BaseSettings):
         if "*" in origins:
             raise ValueError("'*' is not allowed: list the origins that may call the API")
         return origins
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or CIDR (e.g. 10.0.0.0/8)") from None
+        return proxies
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
@@ -164,3 +195,17 @@ class Settings(BaseSettings):
         if self.auth_secret is not None and self.auth_secret.get_secret_value():
             return self.auth_secret.get_secret_value()
         return None
+
+
+def unknown_env_vars(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One message per LOG_SIDECAR_* variable that is no setting: a typo would otherwise be
+    ignored in silence and the default (perhaps less safe) would apply."""
+    environ = os.environ if environ is None else environ
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    problems = []
+    for name in sorted(environ):
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known | TOOLING_ENV:
+            close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else "; see the README's settings table"
+            problems.append(f"{name} is not a setting{hint}")
+    return problems

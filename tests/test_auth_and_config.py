@@ -85,6 +85,7 @@ def test_basic_auth_and_the_session_cookie_login(sidecar, logfile: Path, tmp_pat
         ({"LOG_SIDECAR_POD_SOURCE": "selector"}, "needs pod_selector"),
         ({"LOG_SIDECAR_WATCH": "sometimes"}, "LOG_SIDECAR_WATCH"),
         ({"LOG_SIDECAR_HOST": "0.0.0.0"}, "without auth"),
+        ({"LOG_SIDECAR_HOST": "::"}, "without auth"),
     ],
 )
 def test_bad_configuration_exits_2_with_a_clear_message(env: dict[str, str], message: str) -> None:
@@ -99,6 +100,28 @@ def test_bad_configuration_exits_2_with_a_clear_message(env: dict[str, str], mes
     assert "Traceback" not in result.stderr
     assert "invalid configuration" in result.stderr
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "suggestion"),
+    [
+        ("LOG_SIDECAR_BUFER_LINES", "LOG_SIDECAR_BUFFER_LINES"),
+        ("LOG_SIDECAR_AUTH_SECRETFILE", "LOG_SIDECAR_AUTH_SECRET_FILE"),
+        ("LOG_SIDECAR_MAX_STREAM_PER_CLIENT", "LOG_SIDECAR_MAX_STREAMS_PER_CLIENT"),
+        ("log_sidecar_portt", "LOG_SIDECAR_PORT"),
+    ],
+)
+def test_an_unknown_setting_exits_2_with_a_did_you_mean(logfile: Path, name: str, suggestion: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sidecar", "serve"],
+        env={"PATH": "/usr/bin:/bin", "LOG_SIDECAR_FILES": str(logfile), name: "5"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{name} is not a setting; did you mean {suggestion}?" in result.stderr
 
 
 def test_cli_flags_use_the_same_names_as_the_env(sidecar, logfile: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import time
 from datetime import datetime, timezone
@@ -328,8 +327,8 @@ def test_graceful_shutdown_ends_open_streams(sidecar, logs: Path) -> None:
     append(logs / "app.log", "before shutdown")
     reader.collect_lines(1)
     started = time.monotonic()
-    # uvicorn exits by re-raising the SIGTERM it handled, after closing every connection.
-    assert server.stop() in (0, -signal.SIGTERM)
+    assert server.stop() == 0  # after closing every connection, PID 1 or not
+
     assert time.monotonic() - started < 9  # well inside a pod's default 30 s grace period
     reader.wait(lambda: reader.ended, "the end of the stream", timeout=5)  # a proper last chunk, not a reset
     assert "ASGI callable returned without completing response" not in "".join(server.output)

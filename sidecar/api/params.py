@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from fastapi import HTTPException, Query, Request
 
 from sidecar.filters import BadFilter, LineFilter
 from sidecar.hub import Hub
+
+# ASCII digits only: str.isdigit() also accepts "²" or "①", which int() then refuses (a 500).
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
 
 SourceParam = Query(None, description="Source ids, repeated or comma separated; default all.")
 
@@ -46,6 +50,6 @@ def since_timestamp(since: datetime | None) -> float | None:
 def parse_event_id(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 19:
+    if _EVENT_ID.fullmatch(value) is None:
         raise HTTPException(400, "Last-Event-ID: must be an event id this server sent")
     return int(value)

@@ -8,7 +8,10 @@ see the batch unfiltered.
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -17,14 +20,18 @@ from typing import Literal
 import msgspec
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
 from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
 from sidecar.api.params import SourceParam, get_hub, line_filter, parse_event_id, select_sources, since_timestamp
 from sidecar.filters import LineFilter
 from sidecar.hub import Batch, Gap, Hub, SourceChange, Subscription
 from sidecar.lines import LogLine
 from sidecar.ops.metrics import Metrics
+from sidecar.ops.server import PROTOCOL_KEY, TRANSPORT_KEY, abort, lost_to_dead_peer
 
+logger = logging.getLogger("sidecar.stream")
 router = APIRouter()
 BACKFILL_CHUNK = 2000
 DEFAULT_TAIL = 100
@@ -55,9 +62,17 @@ async def stream(
     since_ts = since_timestamp(since)
     resume_id = parse_event_id(last_event_id_header or last_event_id)
     streams: StreamCount = request.app.state.streams
+    client = client_address(request)
     if streams.active >= settings.max_streams:
         metrics.rejected_streams.inc()
         raise HTTPException(429, f"too many streams (limit {settings.max_streams})", headers={"Retry-After": "5"})
+    if streams.of(client) >= settings.max_streams_per_client:
+        metrics.rejected_streams.inc()
+        raise HTTPException(
+            429,
+            f"too many streams from {client} (limit {settings.max_streams_per_client} per client address)",
+            headers={"Retry-After": "5"},
+        )
 
     # Subscribing and reading the backfill happen with no await in between, so the live
     # queue starts exactly where the backfill ends.
@@ -67,8 +82,9 @@ async def stream(
     else:
         limit = tail if tail is not None else (None if since_ts is not None else DEFAULT_TAIL)
         opening, backfill = [], hub.lines(sources, keep=_keep(keep, since_ts), limit=limit) if limit != 0 else []
-    lease = StreamLease(hub, subscription, streams, metrics)
-    return EventSourceResponse(
+    lease = StreamLease(hub, subscription, streams, metrics, client)
+    return GuestEventSourceResponse(
+        lease,
         _events(subscription, metrics, opening, backfill, keep, format, lease),
         ping=settings.keepalive,
         send_timeout=settings.send_timeout,
@@ -79,35 +95,105 @@ async def stream(
     )
 
 
+def client_address(request: Request) -> str:
+    """The client's address for the per-client cap: the peer, or the X-Forwarded-For client
+    when the peer is a trusted proxy (uvicorn rewrote it then). IPv4 seen on a dual-stack
+    socket (::ffff:a.b.c.d) counts as the IPv4 address it is."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
+
+
 class StreamCount:
-    """Streams open now; checked against the cap before a new one starts."""
+    """Streams open now, in total and per client address; checked against the caps."""
 
     def __init__(self) -> None:
         self.active = 0
+        self.per_client: dict[str, int] = {}
+
+    def of(self, client: str) -> int:
+        return self.per_client.get(client, 0)
+
+    def add(self, client: str) -> None:
+        self.active += 1
+        self.per_client[client] = self.of(client) + 1
+
+    def remove(self, client: str) -> None:
+        self.active -= 1
+        left = self.of(client) - 1
+        if left > 0:
+            self.per_client[client] = left
+        else:
+            self.per_client.pop(client, None)
 
 
 class StreamLease:
-    """One open stream's hold on the hub and the stream count, released exactly once.
+    """One open stream's hold on the hub and the stream counts, released exactly once.
 
     Released from the generator's `finally` and from the response's background task, since
     either can be skipped (a generator never started; a send that timed out)."""
 
-    def __init__(self, hub: Hub, subscription: Subscription, streams: StreamCount, metrics: Metrics) -> None:
+    def __init__(
+        self, hub: Hub, subscription: Subscription, streams: StreamCount, metrics: Metrics, client: str
+    ) -> None:
         self.hub, self.subscription, self.streams, self.metrics = hub, subscription, streams, metrics
-        streams.active += 1
+        self.client = client
+        streams.add(client)
         metrics.active_streams.inc()
         self.released = False
+        self.shutting_down = False
+        self.ended_by_server = False  # the stream's loop ended, not the connection
 
     def set(self) -> None:
         """Server shutdown (called by sse-starlette): end the stream cleanly."""
+        self.shutting_down = True
         self.subscription.close()
 
     async def release(self) -> None:
         if not self.released:
             self.released = True
             self.hub.unsubscribe(self.subscription)
-            self.streams.active -= 1
+            self.streams.remove(self.client)
             self.metrics.active_streams.dec()
+
+
+class GuestEventSourceResponse(EventSourceResponse):
+    """sse-starlette's response, plus what it leaves undone when a client is stuck or gone.
+
+    A send that times out aborts the connection (a plain close would wait for the megabytes
+    the client never reads, keeping the socket and its buffers for as long as TCP tries), and
+    every ended stream is counted by why it ended; a cut client is one log line, no traceback."""
+
+    def __init__(self, lease: StreamLease, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lease = lease
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        transport = scope.get(TRANSPORT_KEY)
+        reason = "client"
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            reason = "send-timeout"
+            if transport is not None:
+                abort(transport)
+                await asyncio.sleep(0)  # uvicorn sees the connection lost, not an unfinished response
+        finally:
+            await self.lease.release()
+        if self.lease.shutting_down:
+            reason = "shutdown"
+        elif reason == "client" and self.lease.ended_by_server:
+            reason = "server"
+        elif reason == "client" and lost_to_dead_peer(scope.get(PROTOCOL_KEY)):
+            reason = "dead-peer"
+        self.lease.metrics.streams_closed.labels(reason).inc()
+        if reason in ("send-timeout", "dead-peer"):
+            why = "took longer than the send timeout" if reason == "send-timeout" else "stopped answering (TCP timeout)"
+            logger.warning("stream of %s cut: the client %s", self.lease.client, why)
 
 
 def _resume(hub: Hub, sources: list[str], resume_id: int, keep: LineFilter) -> tuple[list[Gap], list[LogLine]]:
@@ -158,6 +244,7 @@ async def _events(
                 sent.inc(count)
             if frames:
                 yield b"".join(frames) if len(frames) > 1 else frames[0]
+        lease.ended_by_server = True
     finally:
         await lease.release()
 

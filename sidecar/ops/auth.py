@@ -69,7 +69,10 @@ class Authenticator:
         if not cookie or "." not in cookie:
             return None
         expires_text, _, signature = cookie.partition(".")
-        if not expires_text.isdigit() or not hmac.compare_digest(signature, self._sign(int(expires_text))):
+        # ASCII only: isdigit() takes "²", and compare_digest raises on non-ASCII str (both a 500).
+        if not (expires_text.isascii() and expires_text.isdigit() and len(expires_text) <= 12):
+            return None
+        if not hmac.compare_digest(signature.encode("utf-8", "replace"), self._sign(int(expires_text)).encode()):
             return None
         expires = int(expires_text)
         return expires if expires > time.time() else None

@@ -8,6 +8,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 PREFIX = "log_sidecar"
+STREAM_CLOSE_REASONS = ("client", "send-timeout", "dead-peer", "shutdown", "server")
 disable_created_metrics()  # the *_created series only add noise for counters that live as long as the process
 
 
@@ -58,6 +59,12 @@ class Metrics:
             f"{PREFIX}_kube_api_errors", "Kubernetes API errors by HTTP status (0: no answer).", ["status"], registry=r
         )
         self.active_streams = Gauge(f"{PREFIX}_active_streams", "Clients connected to /api/stream.", registry=r)
+        self.streams_closed = Counter(
+            f"{PREFIX}_streams_closed", "Streams ended, by why: client, send-timeout, dead-peer, shutdown, server.",
+            ["reason"], registry=r,
+        )
+        for reason in STREAM_CLOSE_REASONS:
+            self.streams_closed.labels(reason)
         self.rejected_streams = Counter(
             f"{PREFIX}_rejected_streams", "Streams refused with 429 over the stream cap.", registry=r
         )
