@@ -46,6 +46,11 @@ class LogLine(msgspec.Struct):
     level: str | None = None
     truncated: bool = False
     id: int = 0
+    # The id of the first line of the multi-line entry this line belongs to (== id for a first
+    # or standalone line); set by the hub's ingest stage with `id`.
+    entry: int = 0
+    # The parsed JSON/logfmt object of a structured line, else None (see sidecar/entries/parse.py).
+    fields: dict | None = None
 
 
 def detect_level(text: str) -> str | None:
@@ -75,6 +80,11 @@ def detect_level(text: str) -> str | None:
         if level is not None:
             return level
     return None
+
+
+def normalise_level(value: str) -> str | None:
+    """One of LEVELS for a level name as logs spell it (`WARNING`, `err`, `Info`), else None."""
+    return _EXACT_WORDS.get(value) or _LEVEL_ALIASES.get(value.strip().lower())
 
 
 def _json_level(head: str) -> str | None:

@@ -10,6 +10,9 @@ from sidecar.filters import BadFilter, LineFilter
 from sidecar.hub import Hub
 
 SourceParam = Query(None, description="Source ids, repeated or comma separated; default all.")
+FieldParam = Query(
+    None, description="Field filter KEY OP VALUE, OP one of = != ~ > >= < <= (dotted keys for nested JSON); repeated: AND."
+)
 
 
 def get_hub(request: Request) -> Hub:
@@ -28,9 +31,9 @@ def select_sources(hub: Hub, requested: list[str] | None) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
-def line_filter(grep: str | None, level: str | None) -> LineFilter:
+def line_filter(grep: str | None, level: str | None, fields: list[str] | None = None) -> LineFilter:
     try:
-        return LineFilter(grep, level.lower() if level else None)
+        return LineFilter(grep, level.lower() if level else None, fields or ())
     except BadFilter as error:
         raise HTTPException(400, str(error)) from None
 
