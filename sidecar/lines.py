@@ -29,7 +29,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # The common spellings, looked up as they stand (the hot path); decorated ones ("[WARN]",
 # "level=info", "INFO:root:msg") go through the slower normalisation below.
 _EXACT_WORDS = {form: level for word, level in _LEVEL_ALIASES.items() for form in (word, word.upper(), word.title())}
+# .NET console logger prefixes ("fail: Microsoft.AspNetCore..."), only with their colon.
+_EXACT_WORDS.update({"fail:": "error", "crit:": "fatal", "dbug:": "debug", "trce:": "trace"})
 _LONGEST_DECORATED = 40
+_DIGITS = frozenset("0123456789")
 _KLOG = {"I": "info", "W": "warn", "E": "error", "F": "fatal"}
 
 
@@ -69,7 +72,7 @@ def detect_level(text: str) -> str | None:
         level = _EXACT_WORDS.get(word)
         if level is not None:
             return level
-        if len(word) > _LONGEST_DECORATED:
+        if word[0] in _DIGITS or len(word) > _LONGEST_DECORATED:  # no level starts with a digit (timestamps do)
             continue
         if "=" in word:  # logfmt: level=warn
             key, _, word = word.partition("=")

@@ -77,11 +77,11 @@ class Ingest:
         redactions: dict[str, int] = {}
         in_pem = self.redactor.redact(texts, redactions) if self.redactor.rules else []
         pem = set(in_pem)
-        now = time.monotonic()
         grouper, entry, assume_utc = self.grouper, self.entry, self.config.assume_utc
+        grouper.begin(time.monotonic())
         for index, line in enumerate(lines):
             text = line.text = texts[index]
-            joins = grouper.joined() if index in pem else grouper.continues(text, now)
+            joins = grouper.joined() if index in pem else grouper.continues(text)
             if joins and entry is not None:
                 line.entry, line.level, line.time = entry.id, entry.level, entry.time
                 continue

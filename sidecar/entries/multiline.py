@@ -47,6 +47,10 @@ _GO_LINE = re2.compile(
     _OPTIONS,
 )
 _RUBY_FRAME = re2.compile(r"^[\w./-]+\.rb:\d+:in ", _OPTIONS)
+# First characters of the lines that may continue an entry with no trace open and a first line
+# below warn: indentation, "", Caused by, Traceback, "--- End of", Ruby frames (any letter).
+_MAYBE_CONTINUES = frozenset(" \t-CT") | {""}
+_TRACE_STARTS = frozenset("pfgST")
 _PYTHON_CHAIN = (
     "During handling of the above exception",
     "The above exception was the direct cause",
@@ -77,18 +81,22 @@ class Grouper:
         self.indented = False  # the previous line was indented
         self.last_seen = 0.0
 
-    def continues(self, text: str, now: float) -> bool:
-        """True when `text` joins the open entry. Call `started` when it does not."""
-        if self.lines == 0 or now - self.last_seen > IDLE_SECONDS:
-            self.last_seen = now
-            self.trace = None
-            self.indented = False
-            return False
+    def begin(self, now: float) -> None:
+        """A batch arrives at `now` (monotonic): after a pause of IDLE_SECONDS the open entry is closed."""
+        if now - self.last_seen > IDLE_SECONDS:
+            self.lines = 0
         self.last_seen = now
-        if self.lines >= self.max_lines or self.bytes + len(text) > self.max_bytes:
+
+    def continues(self, text: str) -> bool:
+        """True when `text` joins the open entry. Call `started` when it does not."""
+        if self.lines == 0 or self.lines >= self.max_lines or self.bytes + len(text) > self.max_bytes:
             return False
         if self.mode == "auto":
-            joins = self._auto(text)
+            first = text[:1]
+            if first not in _MAYBE_CONTINUES and self.trace is None and self.rank < _WARN:
+                self.indented = False
+                return False  # the common case: a plain line after a plain line
+            joins = self._auto(text, first)
         elif self.mode == "pattern":
             joins = self._first(text) is None
         else:
@@ -104,7 +112,7 @@ class Grouper:
         self.rank = LEVEL_RANK[level] if level is not None else -1
         self.indented = False
         self.trace = None
-        if self.mode == "auto":
+        if self.mode == "auto" and text[:1] in _TRACE_STARTS:
             if text.startswith(("panic: ", "fatal error: ", "goroutine ", "SIGQUIT", "SIGABRT", "SIGSEGV")):
                 self.trace = "go"
             elif text.startswith("Traceback (most recent call last):"):
@@ -117,8 +125,7 @@ class Grouper:
         self.lines += 1
         return True
 
-    def _auto(self, text: str) -> bool:
-        first = text[:1]
+    def _auto(self, text: str, first: str) -> bool:
         trace = self.trace
         if first in (" ", "\t"):
             self.indented = True
