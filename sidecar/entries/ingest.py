@@ -1,22 +1,21 @@
 """The ingest stage: what happens to a source's batch once, before ids are shared out.
 
 Per batch: redact (secrets never reach the buffer) -> for each line, group (continuation of
-the open entry, or a first line) -> parse first lines (fields, level, time) -> count levels
-and patterns. One `Ingest` per source keeps the open entry across batches. Continuation lines
+the open entry, or a first line) -> parse first lines (fields, level, time) -> count
+patterns. One `Ingest` per source keeps the open entry across batches. Continuation lines
 are not parsed: they take the entry's level and time.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 
 from sidecar.entries.multiline import Grouper
 from sidecar.entries.parse import parse_line
 from sidecar.entries.patterns import PatternCounter
 from sidecar.entries.redact import DEFAULT_RULES, Redactor
-from sidecar.lines import LEVELS, LogLine
+from sidecar.lines import LogLine
 from sidecar.ops.metrics import Metrics
 
 
@@ -63,9 +62,6 @@ class Ingest:
         self.counter = PatternCounter(list(config.count))
         self.metrics = metrics
         self.entry: LogLine | None = None  # the open entry's first line
-        self._levels = {level: metrics.lines_total.labels(source_id, level) for level in (*LEVELS, "none")}
-        for level in self._levels.values():
-            level.inc(0)
         for name in self.redactor.names:
             metrics.redactions.labels(source_id, name).inc(0)
         for name, _ in self.counter.patterns:
@@ -96,8 +92,6 @@ class Ingest:
         self._count(lines, texts, redactions)
 
     def _count(self, lines: list[LogLine], texts: list[str], redactions: dict[str, int]) -> None:
-        for level, count in Counter(line.level for line in lines).items():
-            self._levels[level or "none"].inc(count)
         for name, count in redactions.items():
             self.metrics.redactions.labels(self.source_id, name).inc(count)
         if self.counter.patterns:

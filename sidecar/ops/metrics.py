@@ -56,9 +56,6 @@ class Metrics:
             registry=r,
         )
         # --- entries (sidecar/entries/ingest.py) ---
-        self.lines_total = Counter(
-            f"{PREFIX}_lines", "Lines read, by the level of their entry (none: unknown).", ["source", "level"], registry=r
-        )
         self.redactions = Counter(
             f"{PREFIX}_redactions", "Secrets replaced at ingest, by rule.", ["source", "rule"], registry=r
         )
