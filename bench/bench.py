@@ -47,7 +47,8 @@ SCENARIOS = ("latency", "throughput", "fanout", "idle", "startup")
 LINE_BYTES = 100
 _PAD = "bench line payload " * 8
 # In the SSE JSON: ..."text":"0000000042 123456789 INFO ..."  (our text needs no JSON escaping)
-TEXT_RE = re.compile(rb'"text":"(\d{10}) (\d+) ')
+# bench/entries.py's JSON lines start {"seq":"<seq> <ns> ",...: the optional prefix below.
+TEXT_RE = re.compile(rb'"text":"(?:\{\\"seq\\":\\")?(\d{10}) (\d+) ')
 GAP_RE = re.compile(rb'event: gap\r?\ndata: (\{[^\n]*\})')
 LINE_TOKEN = b'"text":"'  # once in every line object of a `lines` event (bench texts never hold it)
 

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sidecar import __version__
 from sidecar.api import headers, history, session, stream, viewer
 from sidecar.config import Settings
+from sidecar.entries.ingest import IngestConfig
 from sidecar.hub import Hub
 from sidecar.ops import health
 from sidecar.ops.access_log import AccessLogMiddleware
@@ -33,7 +34,10 @@ def build_app(settings: Settings, extra_jobs: list[Callable[[], object]] | None 
     """The whole sidecar as an ASGI app. `extra_jobs` are coroutine factories run beside the
     sources (the demo's log writer uses it)."""
     metrics = Metrics()
-    hub = Hub(metrics, settings.buffer_lines, settings.buffer_bytes, settings.client_queue_lines)
+    hub = Hub(
+        metrics, settings.buffer_lines, settings.buffer_bytes, settings.client_queue_lines,
+        IngestConfig.from_settings(settings),
+    )
     sources = build_sources(settings, hub)
     metrics.registry.register(SourceStateCollector(hub))
 

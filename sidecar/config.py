@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -121,6 +122,21 @@ class Settings(BaseSettings):
         "TCP_USER_TIMEOUT on every connection.",
     )
 
+    # --- entries: grouping, parsing, redaction, pattern counters (sidecar/entries/) ---
+    multiline: str = Field(
+        "auto", description="Multi-line entries: auto (stack traces, indented lines), off, or an RE2 pattern of a first line."
+    )
+    multiline_max_lines: int = Field(500, ge=1, le=100_000, description="Lines in one entry; the next starts a new one.")
+    multiline_max_bytes: int = Field(262_144, ge=256, description="Bytes in one entry; past them a new entry starts.")
+    redact: Literal["default", "off"] = Field("default", description="Built-in secret redaction rules at ingest.")
+    redact_patterns: CommaList = Field(
+        default_factory=list, description="Own redaction rules, NAME=RE2 comma separated (group 1, if any, is replaced)."
+    )
+    count: CommaList = Field(
+        default_factory=list, description="Pattern counters, NAME=RE2 comma separated: log_sidecar_pattern_matches_total."
+    )
+    assume_utc: bool = Field(False, description="Take zone-less leading timestamps (RFC 3339, klog) as UTC.")
+
     # --- security ---
     auth: Literal["none", "bearer", "basic"] | None = Field(
         None,
@@ -144,6 +160,42 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("redact_patterns", "count", mode="before")
+    @classmethod
+    def _split_named(cls, value: object) -> object:
+        """Commas inside a pattern (`{2,5}`) stay: items are split only before a `NAME=`."""
+        if isinstance(value, str):
+            return [part.strip() for part in re.split(r",(?=\s*[A-Za-z_][\w-]*=)", value) if part.strip()]
+        return value
+
+    @field_validator("redact_patterns", "count")
+    @classmethod
+    def _check_named(cls, items: list[str]) -> list[str]:
+        from sidecar.entries.patterns import compile_pattern
+
+        if len(items) > 50:
+            raise ValueError("at most 50 patterns (each is a label value of a metric)")
+        names = []
+        for item in items:
+            name, equals, pattern = item.partition("=")
+            name = name.strip()
+            if not equals or not re.fullmatch(r"[A-Za-z_][\w-]{0,63}", name) or not pattern:
+                raise ValueError(f"{item!r}: expected NAME=RE2 (NAME: letters, digits, _ or -)")
+            if name in names:
+                raise ValueError(f"{name!r} given twice")
+            names.append(name)
+            compile_pattern(name, pattern)
+        return items
+
+    @field_validator("multiline")
+    @classmethod
+    def _check_multiline(cls, value: str) -> str:
+        from sidecar.entries.multiline import compile_first_line
+
+        if value not in ("auto", "off"):
+            compile_first_line(value)
         return value
 
     @field_validator("cors_origins")

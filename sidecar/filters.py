@@ -1,43 +1,137 @@
-"""Server-side line filters (grep, minimum level) shared by the stream and history transports.
+"""Server-side filters (grep, minimum level, fields) shared by the stream and history transports.
 
-`grep` uses RE2: linear time whatever the pattern, so a client's regex cannot stall the
+Filters act on entries. `level` (and `since`) look at a line's entry level and time, which
+every line of an entry shares, so they can be checked line by line. `grep` and each `field`
+expression are conditions an entry meets when any of its lines does; an entry is kept when it
+meets all of them (AND). `EntrySelection` decides that for held lines, `LiveEntries` for live
+batches (delivering the entry's earlier lines from the buffer when a later line completes it).
+
+`grep` and `~` use RE2: linear time whatever the pattern, so a client's regex cannot stall the
 event loop for everyone (Python's `re` can backtrack for minutes on a hostile pattern).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import re2
 
+from sidecar.entries.parse import lookup
 from sidecar.lines import LEVEL_RANK, LEVELS, LogLine
 
+if TYPE_CHECKING:
+    from sidecar.hub import Batch, Hub
+
 MAX_PATTERN_CHARS = 1000
+MAX_FIELD_FILTERS = 20
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
+_OPERATORS = (">=", "<=", "!=", "=", "~", ">", "<")  # two-character operators first
+_NUMERIC = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__}
 
 
 class BadFilter(ValueError):
     """A filter parameter the client must fix; its message is shown in the 400 response."""
 
 
-def compile_grep(pattern: str) -> Callable[[str], object]:
+def compile_grep(pattern: str, what: str = "grep") -> Callable[[str], object]:
     if len(pattern) > MAX_PATTERN_CHARS:
-        raise BadFilter(f"grep: pattern longer than {MAX_PATTERN_CHARS} characters")
+        raise BadFilter(f"{what}: pattern longer than {MAX_PATTERN_CHARS} characters")
     try:
         return re2.compile(pattern, _RE2_OPTIONS).search
     except re2.error as error:
         reason = error.args[0].decode(errors="replace") if error.args and isinstance(error.args[0], bytes) else str(error)
-        raise BadFilter(f"grep: invalid regular expression (RE2 syntax): {reason}") from None
+        raise BadFilter(f"{what}: invalid regular expression (RE2 syntax): {reason}") from None
+
+
+class FieldFilter:
+    """`KEY OP VALUE` on a line's parsed fields. Dotted keys reach into nested objects; a line
+    without the key (or without fields) never matches, whatever the operator."""
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        at, op = _find_operator(expression)
+        self.key, self.op, self.value = expression[:at].strip(), op, expression[at + len(op) :].strip()
+        if not self.key:
+            raise BadFilter(f"field {expression!r}: no key before {op!r}")
+        self._search = compile_grep(self.value, f"field {expression!r}") if op == "~" else None
+        self._number = math.nan
+        if op in _NUMERIC:
+            try:
+                self._number = float(self.value)
+            except ValueError:
+                raise BadFilter(f"field {expression!r}: {op} needs a number, got {self.value!r}") from None
+            if math.isnan(self._number):
+                raise BadFilter(f"field {expression!r}: {op} needs a number, got {self.value!r}")
+
+    def __call__(self, fields: dict | None) -> bool:
+        if fields is None:
+            return False
+        try:
+            value = lookup(fields, self.key)
+        except KeyError:
+            return False
+        if self.op in _NUMERIC:
+            number = _as_number(value)
+            return number is not None and _NUMERIC[self.op](number, self._number)
+        text = _as_text(value)
+        if self.op == "~":
+            return self._search(text) is not None
+        return (text == self.value) == (self.op == "=")
+
+
+def _find_operator(expression: str) -> tuple[int, str]:
+    best: tuple[int, str] | None = None
+    for op in _OPERATORS:
+        at = expression.find(op)
+        if at >= 0 and (best is None or at < best[0] or (at == best[0] and len(op) > len(best[1]))):
+            best = (at, op)
+    if best is None:
+        raise BadFilter(f"field {expression!r}: expected KEY OP VALUE with OP one of = != ~ > >= < <=")
+    return best
+
+
+def _as_number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return value if isinstance(value, str) else str(value)
 
 
 class LineFilter:
-    """Keeps lines matching `grep` and at or above `level`. Empty filter keeps everything."""
+    """grep AND level AND every field expression. Empty filter keeps everything."""
 
-    def __init__(self, grep: str | None = None, level: str | None = None) -> None:
+    def __init__(self, grep: str | None = None, level: str | None = None, fields: Iterable[str] = ()) -> None:
         self.grep = grep or None
         self.level = level or None
         self._search = compile_grep(grep) if grep else None
+        self._fields = [FieldFilter(expression) for expression in fields if expression.strip()]
+        if len(self._fields) > MAX_FIELD_FILTERS:
+            raise BadFilter(f"field: at most {MAX_FIELD_FILTERS} expressions")
+        self._conditions: list[Callable[[LogLine], bool]] = []
+        if self._search is not None:
+            search = self._search
+            self._conditions.append(lambda line: search(line.text) is not None)
+        for field in self._fields:
+            self._conditions.append(lambda line, field=field: field(line.fields))
+        self.full = (1 << len(self._conditions)) - 1
+        self._min_rank = 0
         if self.level is not None:
             if self.level not in LEVEL_RANK:
                 raise BadFilter(f"level: must be one of {', '.join(LEVELS)}")
@@ -45,9 +139,105 @@ class LineFilter:
 
     @property
     def keeps_all(self) -> bool:
-        return self._search is None and self.level is None
+        return not self._conditions and self.level is None
+
+    @property
+    def by_entry(self) -> bool:
+        """True when some condition (grep, field) is met by an entry through any of its lines."""
+        return bool(self._conditions)
+
+    def gate(self, line: LogLine) -> bool:
+        """The per-line part: the entry's level (shared by all its lines)."""
+        return self.level is None or (line.level is not None and LEVEL_RANK[line.level] >= self._min_rank)
+
+    def bits(self, line: LogLine) -> int:
+        """Which conditions this line meets, one bit each."""
+        found = 0
+        for bit, condition in enumerate(self._conditions):
+            if condition(line):
+                found |= 1 << bit
+        return found
 
     def __call__(self, line: LogLine) -> bool:
-        if self.level is not None and (line.level is None or LEVEL_RANK[line.level] < self._min_rank):
+        """This one line on its own (for lines outside the hub, e.g. a previous container's)."""
+        return self.gate(line) and self.bits(line) == self.full
+
+
+class EntrySelection:
+    """Keeps the held lines of entries that meet the filter: computed once per request over the
+    buffers of the asked sources, then a set lookup per line."""
+
+    def __init__(self, keep: LineFilter, hub: Hub, sources: Iterable[str]) -> None:
+        self.filter = keep
+        self.matched: set[int] = set()
+        self.last: dict[str, tuple[int, int]] = {}  # source -> (entry, bits) of its newest entry
+        if keep.by_entry:
+            for source in sources:
+                self._scan(source, hub.sources[source].buffer.oldest_first())
+
+    def _scan(self, source: str, lines: Iterable[LogLine]) -> None:
+        entry, bits, full, line_bits = 0, 0, self.filter.full, self.filter.bits
+        for line in lines:
+            if line.entry != entry:
+                entry, bits = line.entry, 0
+            if bits != full:
+                bits |= line_bits(line)
+                if bits == full:
+                    self.matched.add(entry)
+        if entry:
+            self.last[source] = (entry, bits)
+
+    def __call__(self, line: LogLine) -> bool:
+        if not self.filter.gate(line):
             return False
-        return self._search is None or self._search(line.text) is not None
+        return not self.filter.by_entry or line.entry in self.matched
+
+    def earlier_part(self, hub: Hub, line: LogLine, after_id: int) -> list[LogLine]:
+        """For a client resuming after `after_id` whose first new line continues an entry begun
+        before: the entry's lines up to `after_id` when the client cannot have them (the entry
+        met the filter only through later lines), else nothing."""
+        if not self.filter.by_entry or line.entry > after_id or line.entry not in self.matched:
+            return []
+        earlier = hub.entry_lines(line.source, line.entry, after_id + 1)
+        bits = 0
+        for old in earlier:
+            bits |= self.filter.bits(old)
+        return [] if bits == self.filter.full else [old for old in earlier if self.filter.gate(old)]
+
+
+class LiveEntries:
+    """One stream's view of live batches when the filter works by entry: per source, the open
+    entry and the conditions it met so far. When a line completes an entry, the entry's earlier
+    lines are taken from the buffer and sent before it; the rest of the entry follows live."""
+
+    def __init__(self, keep: LineFilter, hub: Hub) -> None:
+        self.filter = keep
+        self.hub = hub
+        self.open: dict[str, list] = {}  # source -> [entry id, bits, delivered]
+
+    def prime(self, selection: EntrySelection, sent: Iterable[LogLine]) -> None:
+        """Carry on from the backfill: the entries open at the end of each buffer."""
+        sent_entries = {line.entry for line in sent}
+        for source, (entry, bits) in selection.last.items():
+            self.open[source] = [entry, bits, entry in sent_entries]
+
+    def select(self, batch: Batch) -> list[LogLine]:
+        keep, full = self.filter, self.filter.full
+        state = self.open.get(batch.source)
+        out: list[LogLine] = []
+        for line in batch.lines:
+            if state is None or state[0] != line.entry:
+                state = self.open[batch.source] = [line.entry, 0, False]
+            if not keep.gate(line):
+                continue
+            if state[2]:
+                out.append(line)
+                continue
+            state[1] |= keep.bits(line)
+            if state[1] == full:
+                state[2] = True
+                if line.id != line.entry:
+                    earlier = self.hub.entry_lines(batch.source, line.entry, line.id)
+                    out += [old for old in earlier if not out or old.id > out[-1].id]
+                out.append(line)
+        return out

@@ -15,11 +15,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.lines import LogLine, detect_level
+from sidecar.entries.ingest import Ingest, IngestConfig
+from sidecar.lines import LogLine
 from sidecar.ops.metrics import Metrics
 
 # A line costs its text plus the Python objects around it; counted so the byte bound is honest.
 LINE_OVERHEAD_BYTES = 120
+# Lines gathered past a page's edge while completing its entries, at most (see Hub.lines).
+ENTRY_EDGE_LINES = 100_000
 # How many evicted runs of ids a source remembers to tell a resuming client exactly what it missed.
 EVICTED_RUNS_KEPT = 100_000
 # Losses (lines gone before they were read) a source remembers for resuming clients.
@@ -234,8 +237,12 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self, metrics: Metrics, max_lines: int, max_bytes: int, max_pending: int) -> None:
+    def __init__(
+        self, metrics: Metrics, max_lines: int, max_bytes: int, max_pending: int, ingest: IngestConfig | None = None
+    ) -> None:
         self.metrics = metrics
+        self.ingest_config = ingest or IngestConfig()
+        self._ingest: dict[str, Ingest] = {}
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.max_pending = max_pending
@@ -263,6 +270,7 @@ class Hub:
         if record is None:
             record = SourceRecord(source_id, kind, target, RingBuffer(self.max_lines, self.max_bytes))
             self.sources[source_id] = record
+            self._ingest[source_id] = Ingest(source_id, self.ingest_config, self.metrics)
             self.announce(source_id, "added", kind=kind, target=target)
         return record
 
@@ -300,9 +308,8 @@ class Hub:
         for line in lines:
             line.id = next_id
             next_id += 1
-            if line.level is None:
-                line.level = detect_level(line.text)
         self.last_id = max(self.last_id, next_id - 1)
+        self._ingest[source_id].apply(lines)  # redact, group, parse: once, before anyone sees the lines
         evicted = record.buffer.extend(lines)
         record.lines_seen += len(lines)
         self.metrics.lines_read.labels(source_id).inc(len(lines))
@@ -409,35 +416,43 @@ class Hub:
         keep: Callable[[LogLine], bool] | None = None,
         limit: int | None = None,
         newest: bool = True,
+        whole_entries: bool = False,
     ) -> list[LogLine]:
         """Held lines of `sources` in id order, between the bounds, at most `limit` of them.
 
         `newest=True` keeps the newest `limit` lines (a tail); False keeps the oldest (paging
         forward). Buffers are merged lazily, so a small limit reads only what it returns.
+        `whole_entries`: a page cut by `limit` inside a multi-line entry is extended to the
+        entry's edge (its first line for a tail, its last held line forward).
         """
         buffers = [self.sources[s].buffer for s in sources if s in self.sources]
         if newest:
             merged = heapq.merge(*(b.newest_first() for b in buffers), key=lambda line: -line.id)
         else:
             merged = heapq.merge(*(b.oldest_first() for b in buffers), key=lambda line: line.id)
+        candidates = (line for line in _bounded(merged, after_id, before_id, newest) if keep is None or keep(line))
         picked: list[LogLine] = []
-        for line in merged:
-            if before_id is not None and line.id >= before_id:
-                if newest:
-                    continue
-                break
-            if after_id is not None and line.id <= after_id:
-                if newest:
-                    break
-                continue
-            if keep is not None and not keep(line):
-                continue
+        for line in candidates:
             picked.append(line)
             if limit is not None and len(picked) >= limit:
+                if whole_entries:
+                    picked += _entry_rest(candidates, picked, newest)
                 break
         if newest:
             picked.reverse()
         return picked
+
+    def entry_lines(self, source_id: str, entry_id: int, before_id: int) -> list[LogLine]:
+        """The held lines of entry `entry_id` older than `before_id`, oldest first: what a client
+        whose filter matched a later line of the entry has not been sent yet."""
+        found: list[LogLine] = []
+        for line in self.sources[source_id].buffer.newest_first():
+            if line.id < entry_id:
+                break
+            if line.id < before_id and line.entry == entry_id:
+                found.append(line)
+        found.reverse()
+        return found
 
     def readiness(self) -> str | None:
         """None when at least one source is healthy, else why not."""
@@ -448,3 +463,47 @@ class Hub:
         problems = "; ".join(f"{r.id}: {r.state}{' (' + r.error + ')' if r.error else ''}" for r in self.sources.values())
         return f"no readable source: {problems}"
 
+
+
+def _bounded(lines: Iterator[LogLine], after_id: int | None, before_id: int | None, newest: bool) -> Iterator[LogLine]:
+    """The lines of a merged walk between the bounds (newest first, or oldest first)."""
+    for line in lines:
+        if before_id is not None and line.id >= before_id:
+            if newest:
+                continue
+            return
+        if after_id is not None and line.id <= after_id:
+            if newest:
+                return
+            continue
+        yield line
+
+
+def _entry_rest(candidates: Iterator[LogLine], picked: list[LogLine], newest: bool) -> list[LogLine]:
+    """The lines past a page's edge that complete the entries cut there.
+
+    Walking on in the same direction: an entry is open at the edge while (newest first) its
+    first line is not reached, or (oldest first) its source's next line still continues it.
+    Lines of other sources met in between are kept too, so the page stays one contiguous range
+    of ids and the next page (before/after its edge) misses nothing."""
+    edge: dict[str, LogLine] = {}
+    for line in picked:
+        edge[line.source] = line
+    open_entries = {s: l.entry for s, l in edge.items() if not newest or l.id != l.entry}
+    rest: list[LogLine] = []
+    pending: list[LogLine] = []
+    for line in candidates:
+        if not open_entries or len(pending) > ENTRY_EDGE_LINES:
+            break
+        entry = open_entries.get(line.source)
+        if entry is not None and line.entry == entry:
+            rest += pending
+            rest.append(line)
+            pending.clear()
+            if newest and line.id == entry:
+                del open_entries[line.source]
+            continue
+        if entry is not None:
+            del open_entries[line.source]  # its entry ended at the edge
+        pending.append(line)
+    return rest

@@ -29,7 +29,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # The common spellings, looked up as they stand (the hot path); decorated ones ("[WARN]",
 # "level=info", "INFO:root:msg") go through the slower normalisation below.
 _EXACT_WORDS = {form: level for word, level in _LEVEL_ALIASES.items() for form in (word, word.upper(), word.title())}
+# .NET console logger prefixes ("fail: Microsoft.AspNetCore..."), only with their colon.
+_EXACT_WORDS.update({"fail:": "error", "crit:": "fatal", "dbug:": "debug", "trce:": "trace"})
 _LONGEST_DECORATED = 40
+_DIGITS = frozenset("0123456789")
 _KLOG = {"I": "info", "W": "warn", "E": "error", "F": "fatal"}
 
 
@@ -46,6 +49,11 @@ class LogLine(msgspec.Struct):
     level: str | None = None
     truncated: bool = False
     id: int = 0
+    # The id of the first line of the multi-line entry this line belongs to (== id for a first
+    # or standalone line); set by the hub's ingest stage with `id`.
+    entry: int = 0
+    # The parsed JSON/logfmt object of a structured line, else None (see sidecar/entries/parse.py).
+    fields: dict | None = None
 
 
 def detect_level(text: str) -> str | None:
@@ -64,7 +72,7 @@ def detect_level(text: str) -> str | None:
         level = _EXACT_WORDS.get(word)
         if level is not None:
             return level
-        if len(word) > _LONGEST_DECORATED:
+        if word[0] in _DIGITS or len(word) > _LONGEST_DECORATED:  # no level starts with a digit (timestamps do)
             continue
         if "=" in word:  # logfmt: level=warn
             key, _, word = word.partition("=")
@@ -75,6 +83,11 @@ def detect_level(text: str) -> str | None:
         if level is not None:
             return level
     return None
+
+
+def normalise_level(value: str) -> str | None:
+    """One of LEVELS for a level name as logs spell it (`WARNING`, `err`, `Info`), else None."""
+    return _EXACT_WORDS.get(value) or _LEVEL_ALIASES.get(value.strip().lower())
 
 
 def _json_level(head: str) -> str | None:

@@ -8,7 +8,8 @@ import msgspec
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from sidecar.api.params import SourceParam, get_hub, line_filter, select_sources
+from sidecar.api.params import FieldParam, SourceParam, get_hub, line_filter, select_sources
+from sidecar.filters import EntrySelection
 from sidecar.lines import LogLine
 from sidecar.sources import SourceError
 
@@ -31,26 +32,26 @@ async def lines_page(
     limit: int = Query(500, ge=1, le=MAX_PAGE),
     grep: str | None = Query(None),
     level: str | None = Query(None),
+    field: list[str] | None = FieldParam,
     previous: bool = Query(False, description="Pod sources: the last `limit` lines of the previous container instance."),
 ) -> Response:
     if before is not None and after is not None:
         raise HTTPException(400, "give before or after, not both")
     hub = get_hub(request)
-    keep = line_filter(grep, level)
+    keep = line_filter(grep, level, field)
+    sources = select_sources(hub, source)
     if previous:
-        lines = await _previous_instance_lines(request, select_sources(hub, source), limit)
+        lines = await _previous_instance_lines(request, sources, limit)
         return _page([line for line in lines if keep.keeps_all or keep(line)], more=False)
+    # A page holds whole entries: cut by `limit` inside one, it is extended to the entry's edge.
+    select = None if keep.keeps_all else EntrySelection(keep, hub, sources)
+    newest = after is None
     picked = hub.lines(
-        select_sources(hub, source),
-        before_id=before,
-        after_id=after,
-        keep=None if keep.keeps_all else keep,
-        limit=limit + 1,
-        newest=after is None,
+        sources, before_id=before, after_id=after, keep=select, limit=limit, newest=newest, whole_entries=True
     )
-    more = len(picked) > limit
-    if more:
-        picked = picked[1:] if after is None else picked[:-1]
+    more = bool(picked) and bool(
+        hub.lines(sources, keep=select, limit=1, newest=newest, **({"before_id": picked[0].id} if newest else {"after_id": picked[-1].id}))
+    )
     return _page(picked, more)
 
 
@@ -66,11 +67,12 @@ async def download(
     source: list[str] | None = SourceParam,
     grep: str | None = Query(None),
     level: str | None = Query(None),
+    field: list[str] | None = FieldParam,
 ) -> StreamingResponse:
     hub = get_hub(request)
     sources = select_sources(hub, source)
-    keep = line_filter(grep, level)
-    picked = hub.lines(sources, keep=None if keep.keeps_all else keep)
+    keep = line_filter(grep, level, field)
+    picked = hub.lines(sources, keep=None if keep.keeps_all else EntrySelection(keep, hub, sources))
     prefix = len(sources) > 1
 
     def body() -> Iterator[bytes]:

@@ -14,6 +14,9 @@ from sidecar.hub import Hub
 _EVENT_ID = re.compile(r"[0-9]{1,19}")
 
 SourceParam = Query(None, description="Source ids, repeated or comma separated; default all.")
+FieldParam = Query(
+    None, description="Field filter KEY OP VALUE, OP one of = != ~ > >= < <= (dotted keys for nested JSON); repeated: AND."
+)
 
 
 def get_hub(request: Request) -> Hub:
@@ -32,9 +35,9 @@ def select_sources(hub: Hub, requested: list[str] | None) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
-def line_filter(grep: str | None, level: str | None) -> LineFilter:
+def line_filter(grep: str | None, level: str | None, fields: list[str] | None = None) -> LineFilter:
     try:
-        return LineFilter(grep, level.lower() if level else None)
+        return LineFilter(grep, level.lower() if level else None, fields or ())
     except BadFilter as error:
         raise HTTPException(400, str(error)) from None
 

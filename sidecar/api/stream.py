@@ -24,8 +24,8 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
-from sidecar.api.params import SourceParam, get_hub, line_filter, parse_event_id, select_sources, since_timestamp
-from sidecar.filters import LineFilter
+from sidecar.api.params import FieldParam, SourceParam, get_hub, line_filter, parse_event_id, select_sources, since_timestamp
+from sidecar.filters import EntrySelection, LineFilter, LiveEntries
 from sidecar.hub import Batch, Gap, Hub, SourceChange, Subscription
 from sidecar.lines import LogLine
 from sidecar.ops.metrics import Metrics
@@ -50,6 +50,7 @@ async def stream(
     since: datetime | None = Query(None, description="Backfill only lines at or after this RFC 3339 time."),
     grep: str | None = Query(None, description="RE2 regular expression; only matching lines are sent."),
     level: str | None = Query(None, description="Minimum level: trace, debug, info, warn, error, fatal."),
+    field: list[str] | None = FieldParam,
     format: Format = Query("json", description="json: `lines` events with batches; text: one data line per line."),
     last_event_id: str | None = Query(None, description="Resume after this id (same as the Last-Event-ID header)."),
     last_event_id_header: str | None = Header(None, alias="Last-Event-ID"),
@@ -58,7 +59,7 @@ async def stream(
     settings = request.app.state.settings
     metrics: Metrics = request.app.state.metrics
     sources = select_sources(hub, source)
-    keep = line_filter(grep, level)
+    keep = line_filter(grep, level, field)
     since_ts = since_timestamp(since)
     resume_id = parse_event_id(last_event_id_header or last_event_id)
     streams: StreamCount = request.app.state.streams
@@ -77,15 +78,23 @@ async def stream(
     # Subscribing and reading the backfill happen with no await in between, so the live
     # queue starts exactly where the backfill ends.
     subscription = hub.subscribe(frozenset(sources) if source else None)
+    selection = EntrySelection(keep, hub, sources)
     if resume_id is not None:
-        opening, backfill = _resume(hub, sources, resume_id, keep)
+        opening, backfill = _resume(hub, sources, resume_id, selection)
     else:
         limit = tail if tail is not None else (None if since_ts is not None else DEFAULT_TAIL)
-        opening, backfill = [], hub.lines(sources, keep=_keep(keep, since_ts), limit=limit) if limit != 0 else []
+        backfill = (
+            hub.lines(sources, keep=_keep(keep, selection, since_ts), limit=limit, whole_entries=True) if limit != 0 else []
+        )
+        opening = []
+    live = None
+    if keep.by_entry:
+        live = LiveEntries(keep, hub)
+        live.prime(selection, backfill)
     lease = StreamLease(hub, subscription, streams, metrics, client)
     return GuestEventSourceResponse(
         lease,
-        _events(subscription, metrics, opening, backfill, keep, format, lease),
+        _events(subscription, metrics, opening, backfill, keep, live, format, lease),
         ping=settings.keepalive,
         send_timeout=settings.send_timeout,
         headers={"Cache-Control": "no-cache, no-transform"},
@@ -196,11 +205,18 @@ class GuestEventSourceResponse(EventSourceResponse):
             logger.warning("stream of %s cut: the client %s", self.lease.client, why)
 
 
-def _resume(hub: Hub, sources: list[str], resume_id: int, keep: LineFilter) -> tuple[list[Gap], list[LogLine]]:
+def _resume(hub: Hub, sources: list[str], resume_id: int, selection: EntrySelection) -> tuple[list[Gap], list[LogLine]]:
     gaps = hub.resume_gaps(sources, resume_id)
     if any(gap.reason == "restart" and gap.source is None for gap in gaps):
         return gaps, []  # ids of an earlier run: what this client already has is unknown
-    return gaps, hub.lines(sources, after_id=resume_id, keep=_keep(keep, None), newest=False)
+    lines = hub.lines(sources, after_id=resume_id, keep=_keep(selection.filter, selection, None), newest=False)
+    # An entry begun before the resume point that meets the filter only through its later
+    # lines was never sent: its earlier lines come first, so the entry is not cut in two.
+    earlier: list[LogLine] = []
+    firsts = {line.source: line for line in reversed(lines)}
+    for line in firsts.values():
+        earlier += selection.earlier_part(hub, line, resume_id)
+    return gaps, sorted(earlier, key=lambda line: line.id) + lines if earlier else lines
 
 
 async def _events(
@@ -209,6 +225,7 @@ async def _events(
     opening: list[Gap],
     backfill: list[LogLine],
     keep: LineFilter,
+    live: LiveEntries | None,
     fmt: Format,
     lease: StreamLease,
 ) -> AsyncIterator[bytes]:
@@ -231,7 +248,7 @@ async def _events(
             oldest = None
             for event in await subscription.next_events():
                 if isinstance(event, Batch):
-                    frame = _batch_frame(event, keep, fmt)
+                    frame = _batch_frame(event, keep, live, fmt)
                     if frame is None:
                         continue
                     oldest = oldest or event.created
@@ -249,16 +266,20 @@ async def _events(
         await lease.release()
 
 
-def _keep(keep: LineFilter, since_ts: float | None):
+def _keep(keep: LineFilter, selection: EntrySelection, since_ts: float | None):
+    """The backfill's predicate. Continuation lines carry their entry's time, so `since`
+    keeps or drops whole entries too."""
     if since_ts is None:
-        return None if keep.keeps_all else keep
-    return lambda line: line.time >= since_ts and keep(line)
+        return None if keep.keeps_all else selection
+    if keep.keeps_all:
+        return lambda line: line.time >= since_ts
+    return lambda line: line.time >= since_ts and selection(line)
 
 
-def _batch_frame(batch: Batch, keep: LineFilter, fmt: Format) -> bytes | None:
+def _batch_frame(batch: Batch, keep: LineFilter, live: LiveEntries | None, fmt: Format) -> bytes | None:
     if keep.keeps_all:
         return batch.encoded(fmt, lambda lines: encode_lines(lines, fmt))
-    lines = [line for line in batch.lines if keep(line)]
+    lines = live.select(batch) if live is not None else [line for line in batch.lines if keep.gate(line)]
     return encode_lines(lines, fmt) if lines else None
 
 

@@ -74,3 +74,10 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+        # --- entries (sidecar/entries/ingest.py) ---
+        self.redactions = Counter(
+            f"{PREFIX}_redactions", "Secrets replaced at ingest, by rule.", ["source", "rule"], registry=r
+        )
+        self.pattern_matches = Counter(
+            f"{PREFIX}_pattern_matches", "Lines matching a LOG_SIDECAR_COUNT pattern.", ["source", "pattern"], registry=r
+        )

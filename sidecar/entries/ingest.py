@@ -1,0 +1,104 @@
+"""The ingest stage: what happens to a source's batch once, before ids are shared out.
+
+Per batch: redact (secrets never reach the buffer) -> for each line, group (continuation of
+the open entry, or a first line) -> parse first lines (fields, level, time) -> count
+patterns. One `Ingest` per source keeps the open entry across batches. Continuation lines
+are not parsed: they take the entry's level and time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sidecar.entries.multiline import Grouper
+from sidecar.entries.parse import parse_line
+from sidecar.entries.patterns import PatternCounter
+from sidecar.entries.redact import DEFAULT_RULES, Redactor
+from sidecar.lines import LogLine
+from sidecar.ops.metrics import Metrics
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """The entries settings, as the hub needs them (built from Settings in app.py)."""
+
+    multiline: str = "auto"
+    multiline_max_lines: int = 500
+    multiline_max_bytes: int = 262_144
+    redact: bool = True
+    redact_patterns: tuple[tuple[str, str], ...] = ()
+    count: tuple[tuple[str, str], ...] = ()
+    assume_utc: bool = False
+    rules: tuple[tuple[str, str], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", (DEFAULT_RULES if self.redact else ()) + tuple(self.redact_patterns))
+
+    @classmethod
+    def from_settings(cls, settings: object) -> IngestConfig:
+        return cls(
+            multiline=settings.multiline,
+            multiline_max_lines=settings.multiline_max_lines,
+            multiline_max_bytes=settings.multiline_max_bytes,
+            redact=settings.redact == "default",
+            redact_patterns=tuple(split_named(settings.redact_patterns)),
+            count=tuple(split_named(settings.count)),
+            assume_utc=settings.assume_utc,
+        )
+
+
+def split_named(items: list[str]) -> list[tuple[str, str]]:
+    """`NAME=RE2` items into (name, pattern) pairs (validated by config.py)."""
+    return [(item.partition("=")[0].strip(), item.partition("=")[2]) for item in items]
+
+
+class Ingest:
+    def __init__(self, source_id: str, config: IngestConfig, metrics: Metrics) -> None:
+        self.source_id = source_id
+        self.config = config
+        self.redactor = Redactor(list(config.rules))
+        self.grouper = Grouper(config.multiline, config.multiline_max_lines, config.multiline_max_bytes)
+        self.counter = PatternCounter(list(config.count))
+        self.metrics = metrics
+        self.entry: LogLine | None = None  # the open entry's first line
+        for name in self.redactor.names:
+            metrics.redactions.labels(source_id, name).inc(0)
+        for name, _ in self.counter.patterns:
+            metrics.pattern_matches.labels(source_id, name).inc(0)
+
+    def apply(self, lines: list[LogLine]) -> None:
+        """Redact, group and parse `lines` (ids already given) in place, and count them."""
+        texts = [line.text for line in lines]
+        redactions: dict[str, int] = {}
+        in_pem = self.redactor.redact(texts, redactions) if self.redactor.rules else []
+        pem = set(in_pem)
+        grouper, entry, assume_utc = self.grouper, self.entry, self.config.assume_utc
+        grouper.begin(time.monotonic())
+        for index, line in enumerate(lines):
+            text = line.text = texts[index]
+            joins = grouper.joined() if index in pem else grouper.continues(text)
+            if joins and entry is not None:
+                line.entry, line.level, line.time = entry.id, entry.level, entry.time
+                continue
+            parsed = parse_line(text, assume_utc)
+            line.entry, line.fields = line.id, parsed.fields
+            line.level = parsed.level or line.level
+            if parsed.time is not None:
+                line.time = parsed.time
+            grouper.started(text, line.level)
+            entry = line
+        self.entry = entry
+        self._count(lines, texts, redactions)
+
+    def _count(self, lines: list[LogLine], texts: list[str], redactions: dict[str, int]) -> None:
+        for name, count in redactions.items():
+            self.metrics.redactions.labels(self.source_id, name).inc(count)
+        if self.counter.patterns:
+            joined = "\n".join(texts)
+            starts, at = [], 0
+            for text in texts:
+                starts.append(at)
+                at += len(text) + 1
+            for name, count in self.counter.count(joined, starts).items():
+                self.metrics.pattern_matches.labels(self.source_id, name).inc(count)
