@@ -860,3 +860,11 @@ def test_example_chart_points_pod_monitor_and_network_policy_at_its_pods(example
     (policy,) = by_kind(objects, "NetworkPolicy")
     for selector in (monitor["spec"]["selector"], policy["spec"]["podSelector"]):
         assert selector["matchLabels"] and selector["matchLabels"].items() <= pod_labels.items()
+
+
+def test_notes_name_the_route_the_pod_monitor_and_the_rules() -> None:
+    text = notes("-f", str(CHART_DIR / "ci" / "gateway-httproute-values.yaml"),
+                 "--set", "metrics.podMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true")
+    assert "https://logs.example.com/" in text
+    assert "scraped through PodMonitor demo-log-sidecar" in text and "Alerts: PrometheusRule demo-log-sidecar" in text
+    assert "Probes use /healthz only" in text
