@@ -868,3 +868,14 @@ def test_notes_name_the_route_the_pod_monitor_and_the_rules() -> None:
     assert "https://logs.example.com/" in text
     assert "scraped through PodMonitor demo-log-sidecar" in text and "Alerts: PrometheusRule demo-log-sidecar" in text
     assert "Probes use /healthz only" in text
+
+
+def test_extra_env_cannot_repeat_a_variable_the_chart_renders() -> None:
+    stderr = helm_fails("--set", "sidecar.extraEnv[0].name=LOG_SIDECAR_AUTH", "--set", "sidecar.extraEnv[0].value=none")
+    assert "sidecar.extraEnv sets LOG_SIDECAR_AUTH, which the chart renders from its values" in stderr
+    # Others stay possible, e.g. a setting taken from a ConfigMap.
+    objects = render(None, "--set", "sidecar.extraEnv[0].name=LOG_SIDECAR_REDACT_PATTERNS",
+                     "--set", "sidecar.extraEnv[0].valueFrom.configMapKeyRef.name=redaction",
+                     "--set", "sidecar.extraEnv[0].valueFrom.configMapKeyRef.key=patterns")
+    env = env_of(sidecar_container(pod_spec(objects)))
+    assert env["LOG_SIDECAR_REDACT_PATTERNS"] == {"configMapKeyRef": {"name": "redaction", "key": "patterns"}}

@@ -270,9 +270,28 @@ LOG_SIDECAR_BUFFER_TOTAL_BYTES: sidecar.bufferTotalBytes, else half of the memor
 {{- end }}
 
 {{/*
-Environment of the sidecar container: only LOG_SIDECAR_* names that sidecar/config.py reads.
+Environment of the sidecar container: the chart's LOG_SIDECAR_* settings, then sidecar.extraEnv. An
+extraEnv entry may not repeat a name the chart renders: Kubernetes would silently take the later one.
 */}}
 {{- define "log-sidecar.env" -}}
+{{- $chartEnv := include "log-sidecar.chartEnv" . }}
+{{- $names := list }}
+{{- range $entry := fromYamlArray $chartEnv }}
+{{- $names = append $names $entry.name }}
+{{- end }}
+{{- range $entry := .Values.sidecar.extraEnv }}
+{{- if has $entry.name $names }}
+{{- fail (printf "sidecar.extraEnv sets %s, which the chart renders from its values: set that value instead (see the chart README)" $entry.name) }}
+{{- end }}
+{{- end }}
+{{- $chartEnv }}
+{{- with .Values.sidecar.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The LOG_SIDECAR_* environment the chart renders: only names that sidecar/config.py reads. */}}
+{{- define "log-sidecar.chartEnv" -}}
 {{- /* :: answers IPv4 and IPv6 (dual-stack and IPv6-only clusters); the sidecar falls back to 0.0.0.0 without IPv6. */}}
 - name: LOG_SIDECAR_HOST
   value: "::"
@@ -353,9 +372,6 @@ Environment of the sidecar container: only LOG_SIDECAR_* names that sidecar/conf
 - name: LOG_SIDECAR_{{ $name }}
   value: {{ include "log-sidecar.envValue" $value }}
 {{- end }}
-{{- end }}
-{{- with .Values.sidecar.extraEnv }}
-{{ toYaml . }}
 {{- end }}
 {{- end }}
 
