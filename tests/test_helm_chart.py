@@ -567,7 +567,7 @@ def test_extra_settings_refuse_a_setting_the_chart_manages(key: str) -> None:
     # ... and so does the template, saying what to set instead, when the schema is skipped.
     stderr = helm_fails("--skip-schema-validation", "--set", f"sidecar.extraSettings.{key}=none")
     field = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
-    assert f"the chart manages LOG_SIDECAR_{field.upper()}; set {_managed_settings()[field]} instead" in stderr
+    assert f"the chart manages LOG_SIDECAR_{field.upper()}, from {_managed_settings()[field]}" in stderr
 
 
 def test_extra_settings_refuse_a_typo() -> None:

@@ -192,7 +192,7 @@ pod, so the object would select nothing (or, empty, a NetworkPolicy would cover 
 {{- range $name, $_ := .Values.sidecar.extraSettings }}
 {{- $field := snakecase $name }}
 {{- if hasKey $managed $field }}
-{{- fail (printf "sidecar.extraSettings.%s: the chart manages LOG_SIDECAR_%s; set %s instead" $name (upper $field) (get $managed $field)) }}
+{{- fail (printf "sidecar.extraSettings.%s: the chart manages LOG_SIDECAR_%s, from %s" $name (upper $field) (get $managed $field)) }}
 {{- end }}
 {{- end }}
 {{- $limit := dig "limits" "memory" "" (default dict .Values.sidecar.resources) }}
@@ -209,12 +209,12 @@ refused in sidecar.extraSettings, where a second LOG_SIDECAR_<NAME> would silent
 chart's (and NOTES.txt would describe the chart's).
 */}}
 {{- define "log-sidecar.managedSettings" -}}
-host: the chart (it binds ::, IPv4 and IPv6)
+host: "a fixed :: (IPv4 and IPv6; the port is sidecar.port)"
 port: sidecar.port
 files: logs.dir or logs.files
 pod_source: podSource.mode
-pod_name: the chart (Downward API)
-pod_namespace: the chart (Downward API)
+pod_name: the Downward API (metadata.name)
+pod_namespace: the Downward API (metadata.namespace)
 pod_selector: podSource.selector
 pod_containers: podSource.containers
 pod_self_container: sidecar.name
