@@ -567,7 +567,7 @@ def test_extra_settings_refuse_a_setting_the_chart_manages(key: str) -> None:
     # ... and so does the template, saying what to set instead, when the schema is skipped.
     stderr = helm_fails("--skip-schema-validation", "--set", f"sidecar.extraSettings.{key}=none")
     field = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
-    assert f"the chart manages LOG_SIDECAR_{field.upper()}; set {_managed_settings()[field]} instead" in stderr
+    assert f"the chart manages LOG_SIDECAR_{field.upper()}, from {_managed_settings()[field]}" in stderr
 
 
 def test_extra_settings_refuse_a_typo() -> None:
@@ -860,3 +860,22 @@ def test_example_chart_points_pod_monitor_and_network_policy_at_its_pods(example
     (policy,) = by_kind(objects, "NetworkPolicy")
     for selector in (monitor["spec"]["selector"], policy["spec"]["podSelector"]):
         assert selector["matchLabels"] and selector["matchLabels"].items() <= pod_labels.items()
+
+
+def test_notes_name_the_route_the_pod_monitor_and_the_rules() -> None:
+    text = notes("-f", str(CHART_DIR / "ci" / "gateway-httproute-values.yaml"),
+                 "--set", "metrics.podMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true")
+    assert "https://logs.example.com/" in text
+    assert "scraped through PodMonitor demo-log-sidecar" in text and "Alerts: PrometheusRule demo-log-sidecar" in text
+    assert "Probes use /healthz only" in text
+
+
+def test_extra_env_cannot_repeat_a_variable_the_chart_renders() -> None:
+    stderr = helm_fails("--set", "sidecar.extraEnv[0].name=LOG_SIDECAR_AUTH", "--set", "sidecar.extraEnv[0].value=none")
+    assert "sidecar.extraEnv sets LOG_SIDECAR_AUTH, which the chart renders from its values" in stderr
+    # Others stay possible, e.g. a setting taken from a ConfigMap.
+    objects = render(None, "--set", "sidecar.extraEnv[0].name=LOG_SIDECAR_REDACT_PATTERNS",
+                     "--set", "sidecar.extraEnv[0].valueFrom.configMapKeyRef.name=redaction",
+                     "--set", "sidecar.extraEnv[0].valueFrom.configMapKeyRef.key=patterns")
+    env = env_of(sidecar_container(pod_spec(objects)))
+    assert env["LOG_SIDECAR_REDACT_PATTERNS"] == {"configMapKeyRef": {"name": "redaction", "key": "patterns"}}

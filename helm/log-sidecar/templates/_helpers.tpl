@@ -192,7 +192,7 @@ pod, so the object would select nothing (or, empty, a NetworkPolicy would cover 
 {{- range $name, $_ := .Values.sidecar.extraSettings }}
 {{- $field := snakecase $name }}
 {{- if hasKey $managed $field }}
-{{- fail (printf "sidecar.extraSettings.%s: the chart manages LOG_SIDECAR_%s; set %s instead" $name (upper $field) (get $managed $field)) }}
+{{- fail (printf "sidecar.extraSettings.%s: the chart manages LOG_SIDECAR_%s, from %s" $name (upper $field) (get $managed $field)) }}
 {{- end }}
 {{- end }}
 {{- $limit := dig "limits" "memory" "" (default dict .Values.sidecar.resources) }}
@@ -209,12 +209,12 @@ refused in sidecar.extraSettings, where a second LOG_SIDECAR_<NAME> would silent
 chart's (and NOTES.txt would describe the chart's).
 */}}
 {{- define "log-sidecar.managedSettings" -}}
-host: the chart (it binds ::, IPv4 and IPv6)
+host: "a fixed :: (IPv4 and IPv6; the port is sidecar.port)"
 port: sidecar.port
 files: logs.dir or logs.files
 pod_source: podSource.mode
-pod_name: the chart (Downward API)
-pod_namespace: the chart (Downward API)
+pod_name: the Downward API (metadata.name)
+pod_namespace: the Downward API (metadata.namespace)
 pod_selector: podSource.selector
 pod_containers: podSource.containers
 pod_self_container: sidecar.name
@@ -270,9 +270,28 @@ LOG_SIDECAR_BUFFER_TOTAL_BYTES: sidecar.bufferTotalBytes, else half of the memor
 {{- end }}
 
 {{/*
-Environment of the sidecar container: only LOG_SIDECAR_* names that sidecar/config.py reads.
+Environment of the sidecar container: the chart's LOG_SIDECAR_* settings, then sidecar.extraEnv. An
+extraEnv entry may not repeat a name the chart renders: Kubernetes would silently take the later one.
 */}}
 {{- define "log-sidecar.env" -}}
+{{- $chartEnv := include "log-sidecar.chartEnv" . }}
+{{- $names := list }}
+{{- range $entry := fromYamlArray $chartEnv }}
+{{- $names = append $names $entry.name }}
+{{- end }}
+{{- range $entry := .Values.sidecar.extraEnv }}
+{{- if has $entry.name $names }}
+{{- fail (printf "sidecar.extraEnv sets %s, which the chart renders from its values: set that value instead (see the chart README)" $entry.name) }}
+{{- end }}
+{{- end }}
+{{- $chartEnv }}
+{{- with .Values.sidecar.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The LOG_SIDECAR_* environment the chart renders: only names that sidecar/config.py reads. */}}
+{{- define "log-sidecar.chartEnv" -}}
 {{- /* :: answers IPv4 and IPv6 (dual-stack and IPv6-only clusters); the sidecar falls back to 0.0.0.0 without IPv6. */}}
 - name: LOG_SIDECAR_HOST
   value: "::"
@@ -353,9 +372,6 @@ Environment of the sidecar container: only LOG_SIDECAR_* names that sidecar/conf
 - name: LOG_SIDECAR_{{ $name }}
   value: {{ include "log-sidecar.envValue" $value }}
 {{- end }}
-{{- end }}
-{{- with .Values.sidecar.extraEnv }}
-{{ toYaml . }}
 {{- end }}
 {{- end }}
 
