@@ -10,12 +10,25 @@ What holds for each file (DESIGN.md section 4):
 - A file present at start is read from its last `start_bytes`, from the next line start;
   a file that appears later is read whole.
 - Rename rotation (another inode at the path): the old file is read to its end before the new
-  one is read from 0, and stays open `rotate_wait` seconds for late writes, read first on every
-  wake-up.
-- Truncation (copytruncate): a size below our offset, or a change in the 32 bytes just before it
-  (truncated and refilled past the old offset between two looks), restarts at 0.
-- Deletion: the open file is drained, then announced `removed` after `rotate_wait`; a path that
-  comes back is followed again from 0.
+  one is read from 0, and stays open until quiet for `rotate_wait` seconds (at most
+  `rotate_wait_max`), read first on every wake-up. Writes to it after it was closed are counted
+  as lost (`rotated-unread` gap) at the next poll, found by inode beside where it was.
+- Files that passed through the path between two looks (rotations faster than the poll) are
+  found beside the old file: an identity not known (opened, or present before we followed the
+  path), changed since the old file was opened; read in mtime order before the new file.
+  A freed inode number given to a new file is told apart by the file's first bytes.
+- Truncation (copytruncate): a size below our offset, a change in the file's first 1 KiB, or
+  in the 32 bytes just before the offset (truncated and refilled past it between two looks),
+  restarts at 0.
+- Deletion: the open file is drained, then announced `removed` once quiet for `rotate_wait`; a
+  path that comes back is followed again from 0.
+- Symlinks: the link's directory and its current target's are watched, so a re-pointed link
+  (app.log -> data.2) wakes the tailer through inotify; `watch_mode` per source says whether
+  inotify covers both.
+- With `state_dir`, every publish is journaled first (sidecar/checkpoint.py); at start the
+  buffers are rebuilt from the files with the same ids and reading goes on from each file's
+  position (files rotated meanwhile are found by inode); files not in the journal are new since
+  and read whole.
 - A last line without newline is held until its newline, or sent as is after `partial_flush`
   idle seconds. A line over `max_line_bytes` is cut there and marked; the rest up to its newline
   is skipped without being buffered, so memory stays bounded whatever a file holds.
@@ -34,10 +47,12 @@ Source ids: the file name with anything outside [A-Za-z0-9._-] replaced by `_`; 
 named in sorted path order, so ids are the same from one start to the next; an id never
 changes while the process runs.
 
-Limits: a file rotated away and replaced again before we look (two rotations within one poll
-interval without inotify) is never opened, so its lines are lost; writes to a rotated-away or
-deleted file later than `rotate_wait` are not read; a truncate-and-refill that restores the
-exact 32 bytes before our offset is not noticed.
+Limits: with polling only, a file that is created, written and deleted (or overwritten by the
+next rotation) entirely between two looks leaves no trace: it cannot even be counted. Rotated
+files are only looked for in the old file's directory, under names that start like its own.
+Writes to a closed rotated file are counted, not delivered (they would come after newer lines).
+A truncate-and-refill that rewrites the same first 1 KiB and the same 32 bytes before our offset
+is not noticed.
 """
 
 from __future__ import annotations
