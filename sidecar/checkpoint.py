@@ -63,6 +63,7 @@ class Run:
     time: float
     flags: int  # splitter state at start
     flush: bool  # the last line was a partial line flushed on its own
+    record: str = ""  # its journal line as first written: compaction only joins these
 
     @property
     def last_id(self) -> int:
@@ -210,7 +211,8 @@ class Checkpoint:
         journal.runs.append(run)
         mark = journal.marks[run.ident]
         mark.pos, mark.flags = pos, flags_out
-        self._append(self._run_record(journal.number, run, pos, flags_out))
+        run.record = self._run_record(journal.number, run, pos, flags_out)
+        self._append(run.record)
         if self._records > COMPACT_MIN and self._records > 2 * self._live_records():
             self.compact()
 
@@ -250,16 +252,17 @@ class Checkpoint:
             records.append(self._source_record(journal))
             if journal.exact_after:
                 records.append(f"X {journal.number} {journal.exact_after}\n")
-            for ident, mark in journal.marks.items():
-                records.append(self._mark_record(journal.number, ident, mark))
-                if mark.closed:
-                    records.append(f"C {journal.number} {ident[0]} {ident[1]}\n")
-            for gap_id, missed in journal.losses:
-                records.append(f"L {journal.number} {gap_id} {'-' if missed is None else missed}\n")
-            # A run's record sets its file's mark: write the current marks again after the runs.
+            marks = [self._mark_record(journal.number, ident, mark) for ident, mark in journal.marks.items()]
+            records += marks
             for run in journal.runs:
-                mark = journal.marks[run.ident]
-                records.append(self._run_record(journal.number, run, mark.pos, mark.flags))
+                if not run.record:  # restored at start: not written in this run yet
+                    mark = journal.marks[run.ident]
+                    run.record = self._run_record(journal.number, run, mark.pos, mark.flags)
+                records.append(run.record)
+            # A run's record moves its file's mark to where reading stood then: the marks again.
+            records += marks
+            records += [f"C {journal.number} {i[0]} {i[1]}\n" for i, mark in journal.marks.items() if mark.closed]
+            records += [f"L {journal.number} {g} {'-' if m is None else m}\n" for g, m in journal.losses]
         self._rewrite(records)
 
     def _live_records(self) -> int:
