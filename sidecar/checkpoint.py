@@ -111,6 +111,7 @@ class Checkpoint:
         self.sources: dict[str, SourceJournal] = {}
         self._fd: int | None = None
         self._records = 0
+        self._next_check = COMPACT_MIN
 
     # --- start ---
 
@@ -213,8 +214,8 @@ class Checkpoint:
         mark.pos, mark.flags = pos, flags_out
         run.record = self._run_record(journal.number, run, pos, flags_out)
         self._append(run.record)
-        if self._records > COMPACT_MIN and self._records > 2 * self._live_records():
-            self.compact()
+        if self._records >= self._next_check:
+            self._maybe_compact()
 
     def record_close(self, source_id: str, ident: Ident) -> None:
         journal = self.sources[source_id]
@@ -236,13 +237,24 @@ class Checkpoint:
 
     # --- bounds ---
 
-    def compact(self) -> None:
-        """Rewrite the journal with only the runs still held (and the few closed files kept)."""
+    def _maybe_compact(self) -> None:
+        """Rewrite once the journal is more than twice what is live (and past COMPACT_MIN)."""
+        self._drop_evicted()
+        if self._records > max(COMPACT_MIN, 2 * self._live_records()):
+            self.compact()
+        self._next_check = self._records + COMPACT_MIN // 4
+
+    def _drop_evicted(self) -> None:
         for journal in self.sources.values():
             record = self.hub.sources.get(journal.source_id)
             held_from = record.buffer.first_id if record is not None else None
             while journal.runs and (held_from is None or journal.runs[0].last_id < held_from):
                 journal.exact_after = max(journal.exact_after, journal.runs.popleft().last_id)
+
+    def compact(self) -> None:
+        """Rewrite the journal with only the runs still held (and the few closed files kept)."""
+        self._drop_evicted()
+        for journal in self.sources.values():
             closed = [ident for ident, mark in journal.marks.items() if mark.closed]
             for ident in closed[:-CLOSED_KEPT]:
                 if not any(run.ident == ident for run in journal.runs):
