@@ -259,3 +259,19 @@ def test_two_restarts_in_a_row_keep_the_same_ids(start, logs: Path) -> None:
     held = httpx.get(server.url + "/api/lines", params={"source": "app.log"}, timeout=5).json()["lines"]
     assert [line["text"] for line in held] == [numbered(n).decode().strip() for n in range(151)]
     assert [line["id"] for line in held[:50]] == [line["id"] for line in first.lines("app.log")]
+
+
+def test_a_state_dir_that_cannot_be_written_is_a_clear_start_error(logs: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    not_a_dir = tmp_path / "state"
+    not_a_dir.write_text("a file, not a directory\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOG_SIDECAR_")}
+    env.update({"LOG_SIDECAR_FILES": str(logs / "*.log"), "LOG_SIDECAR_STATE_DIR": str(not_a_dir), "LOG_SIDECAR_PORT": "0"})
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar", "serve"], env=env, capture_output=True, text=True, timeout=30,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 2
+    assert f"state_dir {not_a_dir} is not writable" in done.stderr and "Traceback" not in done.stderr
