@@ -342,8 +342,11 @@ class FileTailer:
             if st is None:
                 self._end_if_gone()
                 return False
+            waiting = len(self.retired)
             if not self._open(st, now):
                 return False
+            if len(self.retired) > waiting:
+                return True  # rotated between stat and open: the file(s) found come first
         self._check_truncation(self.current)
         more = not self._read(self.current, now)
         self._set_state("following")
@@ -375,11 +378,13 @@ class FileTailer:
             self._fail(f"cannot open {self.path}: {error.strerror}", _errno_name(error))
             return False
         try:
-            st = os.fstat(fd)
+            stated, st = st, os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 os.close(fd)
                 self._fail(f"not a regular file: {self.path}", "not-regular")
                 return False
+            if _ident(st) != _ident(stated) and self._rotated_from is not None:
+                self._find_unread_rotated(self._rotated_from, st, now)  # the one we saw is beside it now
             splitter = LineSplitter(self.id, self.settings.max_line_bytes)
             open_file = OpenFile(fd, st, splitter, 0, now)
             resume, self._resume_current = self._resume_current, None
