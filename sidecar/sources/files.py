@@ -659,7 +659,7 @@ class FileTailer:
         ]
         for _, path, ident in sorted(found):
             self.known[ident] = None
-            open_file = self._open_rotated(path, ident, now)
+            open_file = self._open_rotated(path, ident, now, siblings[ident][1].st_size)
             if open_file is not None:
                 self._retire(open_file, now, deleted=False)
                 self._record_open(open_file)
@@ -671,16 +671,17 @@ class FileTailer:
         head = self.known[ident]
         return head is None or _head_of(path, ident, len(head)) == head
 
-    def _open_rotated(self, path: str, ident: tuple[int, int], now: float) -> OpenFile | None:
+    def _open_rotated(self, path: str, ident: tuple[int, int], now: float, size: int) -> OpenFile | None:
+        """Open a file found beside the path; if it vanished meanwhile its `size` bytes are lost."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
         except OSError:
-            self._lose(None, None)
+            self._lose(None, size)
             return None
         st = os.fstat(fd)
         if _ident(st) != ident:  # replaced again between the scan and the open
             os.close(fd)
-            self._lose(None, None)
+            self._lose(None, size)
             return None
         open_file = OpenFile(fd, st, LineSplitter(self.id, self.settings.max_line_bytes), 0, now)
         open_file.real_path = path
