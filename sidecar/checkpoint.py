@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from sidecar.hub import Gap, Hub
 logger = logging.getLogger(__name__)
 
 JOURNAL = "checkpoint.journal"
+_SOURCE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 MAGIC = "log-sidecar-checkpoint 1"
 COMPACT_MIN = 10_000  # records appended before a rewrite is considered
 CLOSED_KEPT = 16  # closed files remembered per source (never read again)
@@ -156,9 +158,14 @@ class Checkpoint:
         kind, rest = line[0], line[2:]
         if kind == "S":
             number, source_id, path = rest.split(" ", 2)
-            by_number[int(number)] = SourceJournal(int(number), source_id, json.loads(path))
+            path = json.loads(path)
+            if not _SOURCE_ID.fullmatch(source_id) or not isinstance(path, str) or int(number) in by_number:
+                raise ValueError("bad source record")
+            by_number[int(number)] = SourceJournal(int(number), source_id, path)
             return
         f = rest.split(" ")
+        if kind in "ORC" and any(not part.isascii() or not part.isdigit() for i, part in enumerate(f) if i != 7):
+            raise ValueError("bad number")
         journal = by_number[int(f[0])]
         if kind == "O":
             ident = (int(f[1]), int(f[2]))

@@ -1076,7 +1076,11 @@ class FileSource:
             if lines is None:
                 journal.exact_after = max(journal.exact_after, run.last_id)  # those ids are gone for good
                 continue
-            self.hub.publish(tailer.id, lines, first_id=run.first_id)
+            try:
+                self.hub.publish(tailer.id, lines, first_id=run.first_id)
+            except ValueError:  # ids out of order: a journal that is not consistent
+                journal.exact_after = max(journal.exact_after, run.last_id)
+                continue
             self.checkpoint.sources[tailer.id].runs.append(run)
             counts[i] += len(lines)
         for i, (tailer, journal) in enumerate(restored):
