@@ -195,10 +195,14 @@ class Checkpoint:
 
     # --- recording (called by the file source, before the lines are published) ---
 
-    def add_source(self, source_id: str, path: str) -> None:
-        journal = SourceJournal(len(self.sources) + 1, source_id, path)
+    def add_source(self, source_id: str, path: str, exact_after: int = 0) -> None:
+        """A file source; `exact_after`: ids up to it are not all in the journal (a source
+        read from its end at a start without a checkpoint)."""
+        journal = SourceJournal(len(self.sources) + 1, source_id, path, exact_after=exact_after)
         self.sources[source_id] = journal
         self._append(self._source_record(journal))
+        if exact_after:
+            self._append(f"X {journal.number} {exact_after}\n")
 
     def record_open(self, source_id: str, ident: Ident, pos: int, flags: int, head: bytes, opened_ns: int) -> None:
         journal = self.sources[source_id]

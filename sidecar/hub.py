@@ -383,7 +383,7 @@ class Hub:
 
     def resume_gaps(self, sources: Iterable[str], after_id: int) -> list[Gap]:
         """What a client resuming after `after_id` can no longer get."""
-        if after_id < self.first_id or after_id > self.last_id:
+        if after_id > self.last_id or (after_id < self.first_id and not self.restored):
             return [Gap(None, None, "restart", self.last_id)]
         gaps = []
         for source_id in sources:

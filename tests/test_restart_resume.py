@@ -275,3 +275,25 @@ def test_a_state_dir_that_cannot_be_written_is_a_clear_start_error(logs: Path, t
     )
     assert done.returncode == 2
     assert f"state_dir {not_a_dir} is not writable" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_file_rotated_and_deleted_while_down_is_a_rotated_unread_gap(start, logs: Path) -> None:
+    server = start()
+    log = logs / "app.log"
+    first = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
+    append(log, b"".join(numbered(n) for n in range(20)))
+    wait_lines(first, 20)
+    kill(server)
+    first.close()
+    append(log, b"".join(numbered(n) for n in range(20, 30)))  # never read: gone with its file
+    os.rename(log, logs / "app.log.1")
+    (logs / "app.log.1").unlink()
+    append(log, b"".join(numbered(n) for n in range(30, 40)))
+    server = start()
+    second = resume(server, last_event_id(first))
+    try:
+        second.until_line("n=000039")
+        assert [(g["source"], g["reason"]) for g in second.gaps()] == [("app.log", "rotated-unread")]
+        assert numbers(second) == list(range(30, 40))
+    finally:
+        second.close()

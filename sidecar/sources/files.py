@@ -475,7 +475,10 @@ class FileTailer:
         """Go on from `mark` unless the file's head changed meanwhile (then it is read from 0)."""
         head = os.pread(open_file.fd, mark.head_len, 0)
         if len(head) != mark.head_len or head_crc(head) != mark.head_crc:
-            logger.info("%s: changed while the sidecar was down, reading it from 0", self.path)
+            # Replaced (a new file with a recycled inode number) or truncated while we were
+            # down: whatever it held past our position is gone unread.
+            logger.info("%s: replaced or truncated while the sidecar was down, reading it from 0", self.path)
+            self._lose(None, None)
             return
         open_file.offset = mark.pos
         open_file.head = head
@@ -1005,10 +1008,14 @@ class FileSource:
         tailer = FileTailer(path, source_id, self.settings, self.hub, from_end)
         tailer.is_followed = self.tailers.__contains__
         if self.checkpoint is not None:
-            self.checkpoint.add_source(source_id, path)
+            # Resumed: a file the last run did not follow is new since and read whole, so a
+            # client of the last run misses none of it. Else lines before this run are unknown.
+            self.checkpoint.add_source(source_id, path, 0 if self._resumed else self.hub.run_first_id)
             tailer.checkpoint = self.checkpoint
         self.tailers[path] = tailer
         self.hub.add_source(source_id, "file", path)
+        if self._resumed:
+            self.hub.mark_restored(source_id, 0)  # _restore sets its own for the sources it restores
         logger.info("following %s as source %s", path, source_id)
         self._register(tailer, path)
         self._follow_target(tailer, os.path.realpath(path))
