@@ -29,6 +29,7 @@ warning; the sidecar then starts as without one.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ from sidecar.hub import Gap, Hub
 logger = logging.getLogger(__name__)
 
 JOURNAL = "checkpoint.journal"
+LOCK = "checkpoint.lock"
 _SOURCE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 MAGIC = "log-sidecar-checkpoint 1"
 COMPACT_MIN = 10_000  # records appended before a rewrite is considered
@@ -112,10 +114,24 @@ class Checkpoint:
         self.hub = hub
         self.sources: dict[str, SourceJournal] = {}
         self._fd: int | None = None
+        self._lock_fd: int | None = None
         self._records = 0
         self._next_check = COMPACT_MIN
 
     # --- start ---
+
+    def lock(self) -> bool:
+        """Take the state dir for this process (released by the kernel however it ends, kill -9
+        too). False when another live sidecar holds it: two writers would ruin both journals."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
 
     def load(self) -> dict[str, SourceJournal]:
         """The last run's journal, or nothing (with a warning) when it is absent, foreign or corrupt."""
@@ -323,9 +339,10 @@ class Checkpoint:
         self._records += 1
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for fd in (self._fd, self._lock_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._lock_fd = None
 
     @staticmethod
     def _source_record(journal: SourceJournal) -> str:

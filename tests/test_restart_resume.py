@@ -297,3 +297,10 @@ def test_a_file_rotated_and_deleted_while_down_is_a_rotated_unread_gap(start, lo
         assert numbers(second) == list(range(30, 40))
     finally:
         second.close()
+
+
+def test_a_state_dir_in_use_by_another_sidecar_is_not_shared(start, logs: Path) -> None:
+    one = start()
+    two = start()
+    assert any("in use by another sidecar" in line for line in two.output)
+    assert not any("in use by another sidecar" in line for line in one.output)

@@ -1047,12 +1047,17 @@ class FileSource:
         """Load the last run's journal, rebuild the buffers from the files, start this run's.
 
         Done before the server listens, so no client sees a half-restored buffer."""
-        self.checkpoint = Checkpoint(state_dir, self.hub)
-        previous = self.checkpoint.load()
+        checkpoint = Checkpoint(state_dir, self.hub)
         try:
-            self.checkpoint.begin()
+            if not checkpoint.lock():
+                logger.warning("state_dir %s is in use by another sidecar: restart resume is off", state_dir)
+                return
+            previous = checkpoint.load()
+            checkpoint.begin()
         except OSError as error:
+            checkpoint.close()
             raise FileSourceError(f"state_dir {state_dir} is not writable: {error.strerror}") from error
+        self.checkpoint = checkpoint
         if previous:
             self._resumed = True
             self._restore(previous)
