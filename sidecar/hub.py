@@ -99,8 +99,6 @@ class SourceRecord:
 
     def to_json(self) -> dict:
         return {
-            **({"watch": self.watch} if self.watch else {}),
-            "lines_lost": self.lines_lost,
             "id": self.id,
             "kind": self.kind,
             "target": self.target,
@@ -112,6 +110,8 @@ class SourceRecord:
             "bytes_held": self.buffer.bytes,
             "first_id": self.buffer.first_id,
             "last_id": self.buffer.last_id,
+            "lines_lost": self.lines_lost,
+            **({"watch": self.watch} if self.watch else {}),
         }
 
 
