@@ -5,7 +5,6 @@ same ids, and a client that reconnects with its Last-Event-ID gets exactly the l
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,31 +14,9 @@ import pytest
 
 from tests.support.server import SidecarProcess
 from tests.support.sse import StreamClient
-from tests.support.writer import append, numbered
+from tests.support.writer import PacedWriter, append, numbered
 
 pytestmark = pytest.mark.timeout(90)
-
-
-class PacedWriter(threading.Thread):
-    """Numbered lines at `rate` lines/s, in small bursts, until `total` are written."""
-
-    def __init__(self, path: Path, total: int, rate: float, first: int = 0) -> None:
-        super().__init__(daemon=True)
-        self.path, self.total, self.rate, self.first = path, total, rate, first
-        self.written = first
-
-    def run(self) -> None:
-        start = time.monotonic()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            while self.written < self.total:
-                due = min(self.total, self.first + int((time.monotonic() - start) * self.rate) + 1)
-                if due > self.written:
-                    os.write(fd, b"".join(numbered(n) for n in range(self.written, due)))
-                    self.written = due
-                time.sleep(0.002)
-        finally:
-            os.close(fd)
 
 
 @pytest.fixture
