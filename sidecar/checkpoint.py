@@ -29,9 +29,11 @@ warning; the sidecar then starts as without one.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import re
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -42,6 +44,8 @@ from sidecar.hub import Gap, Hub
 logger = logging.getLogger(__name__)
 
 JOURNAL = "checkpoint.journal"
+LOCK = "checkpoint.lock"
+_SOURCE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 MAGIC = "log-sidecar-checkpoint 1"
 COMPACT_MIN = 10_000  # records appended before a rewrite is considered
 CLOSED_KEPT = 16  # closed files remembered per source (never read again)
@@ -63,6 +67,7 @@ class Run:
     time: float
     flags: int  # splitter state at start
     flush: bool  # the last line was a partial line flushed on its own
+    record: str = ""  # its journal line as first written: compaction only joins these
 
     @property
     def last_id(self) -> int:
@@ -109,9 +114,24 @@ class Checkpoint:
         self.hub = hub
         self.sources: dict[str, SourceJournal] = {}
         self._fd: int | None = None
+        self._lock_fd: int | None = None
         self._records = 0
+        self._next_check = COMPACT_MIN
 
     # --- start ---
+
+    def lock(self) -> bool:
+        """Take the state dir for this process (released by the kernel however it ends, kill -9
+        too). False when another live sidecar holds it: two writers would ruin both journals."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
 
     def load(self) -> dict[str, SourceJournal]:
         """The last run's journal, or nothing (with a warning) when it is absent, foreign or corrupt."""
@@ -154,9 +174,14 @@ class Checkpoint:
         kind, rest = line[0], line[2:]
         if kind == "S":
             number, source_id, path = rest.split(" ", 2)
-            by_number[int(number)] = SourceJournal(int(number), source_id, json.loads(path))
+            path = json.loads(path)
+            if not _SOURCE_ID.fullmatch(source_id) or not isinstance(path, str) or int(number) in by_number:
+                raise ValueError("bad source record")
+            by_number[int(number)] = SourceJournal(int(number), source_id, path)
             return
         f = rest.split(" ")
+        if kind in "ORC" and any(not part.isascii() or not part.isdigit() for i, part in enumerate(f) if i != 7):
+            raise ValueError("bad number")
         journal = by_number[int(f[0])]
         if kind == "O":
             ident = (int(f[1]), int(f[2]))
@@ -186,10 +211,14 @@ class Checkpoint:
 
     # --- recording (called by the file source, before the lines are published) ---
 
-    def add_source(self, source_id: str, path: str) -> None:
-        journal = SourceJournal(len(self.sources) + 1, source_id, path)
+    def add_source(self, source_id: str, path: str, exact_after: int = 0) -> None:
+        """A file source; `exact_after`: ids up to it are not all in the journal (a source
+        read from its end at a start without a checkpoint)."""
+        journal = SourceJournal(len(self.sources) + 1, source_id, path, exact_after=exact_after)
         self.sources[source_id] = journal
         self._append(self._source_record(journal))
+        if exact_after:
+            self._append(f"X {journal.number} {exact_after}\n")
 
     def record_open(self, source_id: str, ident: Ident, pos: int, flags: int, head: bytes, opened_ns: int) -> None:
         journal = self.sources[source_id]
@@ -210,9 +239,10 @@ class Checkpoint:
         journal.runs.append(run)
         mark = journal.marks[run.ident]
         mark.pos, mark.flags = pos, flags_out
-        self._append(self._run_record(journal.number, run, pos, flags_out))
-        if self._records > COMPACT_MIN and self._records > 2 * self._live_records():
-            self.compact()
+        run.record = self._run_record(journal.number, run, pos, flags_out)
+        self._append(run.record)
+        if self._records >= self._next_check:
+            self._maybe_compact()
 
     def record_close(self, source_id: str, ident: Ident) -> None:
         journal = self.sources[source_id]
@@ -234,13 +264,24 @@ class Checkpoint:
 
     # --- bounds ---
 
-    def compact(self) -> None:
-        """Rewrite the journal with only the runs still held (and the few closed files kept)."""
+    def _maybe_compact(self) -> None:
+        """Rewrite once the journal is more than twice what is live (and past COMPACT_MIN)."""
+        self._drop_evicted()
+        if self._records > max(COMPACT_MIN, 2 * self._live_records()):
+            self.compact()
+        self._next_check = self._records + COMPACT_MIN // 4
+
+    def _drop_evicted(self) -> None:
         for journal in self.sources.values():
             record = self.hub.sources.get(journal.source_id)
             held_from = record.buffer.first_id if record is not None else None
             while journal.runs and (held_from is None or journal.runs[0].last_id < held_from):
                 journal.exact_after = max(journal.exact_after, journal.runs.popleft().last_id)
+
+    def compact(self) -> None:
+        """Rewrite the journal with only the runs still held (and the few closed files kept)."""
+        self._drop_evicted()
+        for journal in self.sources.values():
             closed = [ident for ident, mark in journal.marks.items() if mark.closed]
             for ident in closed[:-CLOSED_KEPT]:
                 if not any(run.ident == ident for run in journal.runs):
@@ -250,16 +291,17 @@ class Checkpoint:
             records.append(self._source_record(journal))
             if journal.exact_after:
                 records.append(f"X {journal.number} {journal.exact_after}\n")
-            for ident, mark in journal.marks.items():
-                records.append(self._mark_record(journal.number, ident, mark))
-                if mark.closed:
-                    records.append(f"C {journal.number} {ident[0]} {ident[1]}\n")
-            for gap_id, missed in journal.losses:
-                records.append(f"L {journal.number} {gap_id} {'-' if missed is None else missed}\n")
-            # A run's record sets its file's mark: write the current marks again after the runs.
+            marks = [self._mark_record(journal.number, ident, mark) for ident, mark in journal.marks.items()]
+            records += marks
             for run in journal.runs:
-                mark = journal.marks[run.ident]
-                records.append(self._run_record(journal.number, run, mark.pos, mark.flags))
+                if not run.record:  # restored at start: not written in this run yet
+                    mark = journal.marks[run.ident]
+                    run.record = self._run_record(journal.number, run, mark.pos, mark.flags)
+                records.append(run.record)
+            # A run's record moves its file's mark to where reading stood then: the marks again.
+            records += marks
+            records += [f"C {journal.number} {i[0]} {i[1]}\n" for i, mark in journal.marks.items() if mark.closed]
+            records += [f"L {journal.number} {g} {'-' if m is None else m}\n" for g, m in journal.losses]
         self._rewrite(records)
 
     def _live_records(self) -> int:
@@ -297,9 +339,10 @@ class Checkpoint:
         self._records += 1
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for fd in (self._fd, self._lock_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._lock_fd = None
 
     @staticmethod
     def _source_record(journal: SourceJournal) -> str:

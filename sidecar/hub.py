@@ -102,8 +102,6 @@ class SourceRecord:
 
     def to_json(self) -> dict:
         return {
-            **({"watch": self.watch} if self.watch else {}),
-            "lines_lost": self.lines_lost,
             "id": self.id,
             "kind": self.kind,
             "target": self.target,
@@ -115,6 +113,8 @@ class SourceRecord:
             "bytes_held": self.buffer.bytes,
             "first_id": self.buffer.first_id,
             "last_id": self.buffer.last_id,
+            "lines_lost": self.lines_lost,
+            **({"watch": self.watch} if self.watch else {}),
         }
 
 
@@ -390,7 +390,7 @@ class Hub:
 
     def resume_gaps(self, sources: Iterable[str], after_id: int) -> list[Gap]:
         """What a client resuming after `after_id` can no longer get."""
-        if after_id < self.first_id or after_id > self.last_id:
+        if after_id > self.last_id or (after_id < self.first_id and not self.restored):
             return [Gap(None, None, "restart", self.last_id)]
         gaps = []
         for source_id in sources:

@@ -5,7 +5,6 @@ same ids, and a client that reconnects with its Last-Event-ID gets exactly the l
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,31 +14,9 @@ import pytest
 
 from tests.support.server import SidecarProcess
 from tests.support.sse import StreamClient
-from tests.support.writer import append, numbered
+from tests.support.writer import PacedWriter, append, numbered
 
 pytestmark = pytest.mark.timeout(90)
-
-
-class PacedWriter(threading.Thread):
-    """Numbered lines at `rate` lines/s, in small bursts, until `total` are written."""
-
-    def __init__(self, path: Path, total: int, rate: float, first: int = 0) -> None:
-        super().__init__(daemon=True)
-        self.path, self.total, self.rate, self.first = path, total, rate, first
-        self.written = first
-
-    def run(self) -> None:
-        start = time.monotonic()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            while self.written < self.total:
-                due = min(self.total, self.first + int((time.monotonic() - start) * self.rate) + 1)
-                if due > self.written:
-                    os.write(fd, b"".join(numbered(n) for n in range(self.written, due)))
-                    self.written = due
-                time.sleep(0.002)
-        finally:
-            os.close(fd)
 
 
 @pytest.fixture
@@ -189,3 +166,118 @@ def test_without_a_state_dir_a_resume_across_a_restart_is_a_restart_gap(sidecar,
         assert second.gaps()[0]["reason"] == "restart"
     finally:
         second.close()
+
+
+# --- in process: the journal's own bounds ---
+
+
+def test_the_journal_is_compacted_to_what_the_buffer_holds(tmp_path: Path) -> None:
+    from sidecar.checkpoint import COMPACT_MIN, Checkpoint, Run
+    from sidecar.hub import Hub
+    from sidecar.lines import LogLine
+    from sidecar.ops.metrics import Metrics
+
+    hub = Hub(Metrics(), 1000, 1 << 30, 100)
+    hub.add_source("app.log", "file", "/logs/app.log")
+    journal = Checkpoint(tmp_path, hub)
+    journal.begin()
+    journal.add_source("app.log", "/logs/app.log")
+    journal.record_open("app.log", (1, 2), 0, 0, b"", 0)
+    ids = []
+    for n in range(3 * COMPACT_MIN):  # one line per publish: one record each
+        first_id = hub.next_id()
+        journal.record_run("app.log", Run((1, 2), n * 9, n * 9 + 9, first_id, 1, 1.0, 0, False), n * 9 + 9, 0)
+        hub.publish("app.log", [LogLine("app.log", "n=%06d" % n, 1.0)], first_id=first_id)
+        ids.append(first_id)
+    records = (tmp_path / "checkpoint.journal").read_text().count("\n")
+    assert records < 1.3 * COMPACT_MIN  # bounded by what is live (1000 runs), not by what was written
+    loaded = Checkpoint(tmp_path, Hub(Metrics(), 1000, 1 << 30, 100)).load()["app.log"]
+    first_held = hub.sources["app.log"].buffer.first_id
+    restored = [run.first_id for run in loaded.runs]
+    assert restored == [i for i in ids if i >= restored[0]] and restored[0] <= first_held
+    assert loaded.exact_after == ids[ids.index(restored[0]) - 1]  # everything after it is there
+    assert (loaded.marks[(1, 2)].pos, loaded.marks[(1, 2)].closed) == (3 * COMPACT_MIN * 9, False)
+
+
+def test_a_torn_last_record_is_ignored(tmp_path: Path) -> None:
+    from sidecar.checkpoint import Checkpoint
+    from sidecar.hub import Hub
+    from sidecar.ops.metrics import Metrics
+
+    hub = Hub(Metrics(), 1000, 1 << 30, 100)
+    (tmp_path / "checkpoint.journal").write_text(
+        'H log-sidecar-checkpoint 1\nS 1 app.log "/logs/app.log"\nO 1 1 2 0 0 0 0 0\n'
+        f"R 1 1 2 0 9 {hub.run_first_id - 100} 1 1.0 0 0 9 0\nR 1 1 2 9 18 {hub.run_first_id - 50} 1 1."
+    )
+    loaded = Checkpoint(tmp_path, hub).load()["app.log"]
+    assert [(run.start, run.end) for run in loaded.runs] == [(0, 9)]
+
+
+def test_two_restarts_in_a_row_keep_the_same_ids(start, logs: Path) -> None:
+    server = start()
+    log = logs / "app.log"
+    first = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
+    append(log, b"".join(numbered(n) for n in range(50)))
+    wait_lines(first, 50)
+    first.close()
+    for batch in (1, 2):  # the second restart reads the journal the first one rewrote
+        kill(server)
+        append(log, b"".join(numbered(n) for n in range(50 * batch, 50 * batch + 50)))
+        server = start()
+        server_lines = httpx.get(server.url + "/api/lines", params={"source": "app.log"}, timeout=5).json()["lines"]
+        assert [line["text"] for line in server_lines][:50] == [numbered(n).decode().strip() for n in range(50)]
+    held = httpx.get(server.url + "/api/lines", params={"source": "app.log"}, timeout=5).json()["lines"]
+    stream = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
+    try:
+        append(log, numbered(150))
+        stream.until_line("n=000150")
+    finally:
+        stream.close()
+    held = httpx.get(server.url + "/api/lines", params={"source": "app.log"}, timeout=5).json()["lines"]
+    assert [line["text"] for line in held] == [numbered(n).decode().strip() for n in range(151)]
+    assert [line["id"] for line in held[:50]] == [line["id"] for line in first.lines("app.log")]
+
+
+def test_a_state_dir_that_cannot_be_written_is_a_clear_start_error(logs: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    not_a_dir = tmp_path / "state"
+    not_a_dir.write_text("a file, not a directory\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOG_SIDECAR_")}
+    env.update({"LOG_SIDECAR_FILES": str(logs / "*.log"), "LOG_SIDECAR_STATE_DIR": str(not_a_dir), "LOG_SIDECAR_PORT": "0"})
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar", "serve"], env=env, capture_output=True, text=True, timeout=30,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 2
+    assert f"state_dir {not_a_dir} is not writable" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_file_rotated_and_deleted_while_down_is_a_rotated_unread_gap(start, logs: Path) -> None:
+    server = start()
+    log = logs / "app.log"
+    first = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
+    append(log, b"".join(numbered(n) for n in range(20)))
+    wait_lines(first, 20)
+    kill(server)
+    first.close()
+    append(log, b"".join(numbered(n) for n in range(20, 30)))  # never read: gone with its file
+    os.rename(log, logs / "app.log.1")
+    (logs / "app.log.1").unlink()
+    append(log, b"".join(numbered(n) for n in range(30, 40)))
+    server = start()
+    second = resume(server, last_event_id(first))
+    try:
+        second.until_line("n=000039")
+        assert [(g["source"], g["reason"]) for g in second.gaps()] == [("app.log", "rotated-unread")]
+        assert numbers(second) == list(range(30, 40))
+    finally:
+        second.close()
+
+
+def test_a_state_dir_in_use_by_another_sidecar_is_not_shared(start, logs: Path) -> None:
+    one = start()
+    two = start()
+    assert any("in use by another sidecar" in line for line in two.output)
+    assert not any("in use by another sidecar" in line for line in one.output)

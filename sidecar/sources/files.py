@@ -10,12 +10,25 @@ What holds for each file (DESIGN.md section 4):
 - A file present at start is read from its last `start_bytes`, from the next line start;
   a file that appears later is read whole.
 - Rename rotation (another inode at the path): the old file is read to its end before the new
-  one is read from 0, and stays open `rotate_wait` seconds for late writes, read first on every
-  wake-up.
-- Truncation (copytruncate): a size below our offset, or a change in the 32 bytes just before it
-  (truncated and refilled past the old offset between two looks), restarts at 0.
-- Deletion: the open file is drained, then announced `removed` after `rotate_wait`; a path that
-  comes back is followed again from 0.
+  one is read from 0, and stays open until quiet for `rotate_wait` seconds (at most
+  `rotate_wait_max`), read first on every wake-up. Writes to it after it was closed are counted
+  as lost (`rotated-unread` gap) at the next poll, found by inode beside where it was.
+- Files that passed through the path between two looks (rotations faster than the poll) are
+  found beside the old file: an identity not known (opened, or present before we followed the
+  path), changed since the old file was opened; read in mtime order before the new file.
+  A freed inode number given to a new file is told apart by the file's first bytes.
+- Truncation (copytruncate): a size below our offset, a change in the file's first 1 KiB, or
+  in the 32 bytes just before the offset (truncated and refilled past it between two looks),
+  restarts at 0.
+- Deletion: the open file is drained, then announced `removed` once quiet for `rotate_wait`; a
+  path that comes back is followed again from 0.
+- Symlinks: the link's directory and its current target's are watched, so a re-pointed link
+  (app.log -> data.2) wakes the tailer through inotify; `watch_mode` per source says whether
+  inotify covers both.
+- With `state_dir`, every publish is journaled first (sidecar/checkpoint.py); at start the
+  buffers are rebuilt from the files with the same ids and reading goes on from each file's
+  position (files rotated meanwhile are found by inode); files not in the journal are new since
+  and read whole.
 - A last line without newline is held until its newline, or sent as is after `partial_flush`
   idle seconds. A line over `max_line_bytes` is cut there and marked; the rest up to its newline
   is skipped without being buffered, so memory stays bounded whatever a file holds.
@@ -34,10 +47,12 @@ Source ids: the file name with anything outside [A-Za-z0-9._-] replaced by `_`; 
 named in sorted path order, so ids are the same from one start to the next; an id never
 changes while the process runs.
 
-Limits: a file rotated away and replaced again before we look (two rotations within one poll
-interval without inotify) is never opened, so its lines are lost; writes to a rotated-away or
-deleted file later than `rotate_wait` are not read; a truncate-and-refill that restores the
-exact 32 bytes before our offset is not noticed.
+Limits: with polling only, a file that is created, written and deleted (or overwritten by the
+next rotation) entirely between two looks leaves no trace: it cannot even be counted. Rotated
+files are only looked for in the old file's directory, under names that start like its own.
+Writes to a closed rotated file are counted, not delivered (they would come after newer lines).
+A truncate-and-refill that rewrites the same first 1 KiB and the same 32 bytes before our offset
+is not noticed.
 """
 
 from __future__ import annotations
@@ -327,8 +342,11 @@ class FileTailer:
             if st is None:
                 self._end_if_gone()
                 return False
+            waiting = len(self.retired)
             if not self._open(st, now):
                 return False
+            if len(self.retired) > waiting:
+                return True  # rotated between stat and open: the file(s) found come first
         self._check_truncation(self.current)
         more = not self._read(self.current, now)
         self._set_state("following")
@@ -360,11 +378,13 @@ class FileTailer:
             self._fail(f"cannot open {self.path}: {error.strerror}", _errno_name(error))
             return False
         try:
-            st = os.fstat(fd)
+            stated, st = st, os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 os.close(fd)
                 self._fail(f"not a regular file: {self.path}", "not-regular")
                 return False
+            if _ident(st) != _ident(stated) and self._rotated_from is not None:
+                self._find_unread_rotated(self._rotated_from, st, now)  # the one we saw is beside it now
             splitter = LineSplitter(self.id, self.settings.max_line_bytes)
             open_file = OpenFile(fd, st, splitter, 0, now)
             resume, self._resume_current = self._resume_current, None
@@ -455,7 +475,10 @@ class FileTailer:
         """Go on from `mark` unless the file's head changed meanwhile (then it is read from 0)."""
         head = os.pread(open_file.fd, mark.head_len, 0)
         if len(head) != mark.head_len or head_crc(head) != mark.head_crc:
-            logger.info("%s: changed while the sidecar was down, reading it from 0", self.path)
+            # Replaced (a new file with a recycled inode number) or truncated while we were
+            # down: whatever it held past our position is gone unread.
+            logger.info("%s: replaced or truncated while the sidecar was down, reading it from 0", self.path)
+            self._lose(None, None)
             return
         open_file.offset = mark.pos
         open_file.head = head
@@ -639,7 +662,7 @@ class FileTailer:
         ]
         for _, path, ident in sorted(found):
             self.known[ident] = None
-            open_file = self._open_rotated(path, ident, now)
+            open_file = self._open_rotated(path, ident, now, siblings[ident][1].st_size)
             if open_file is not None:
                 self._retire(open_file, now, deleted=False)
                 self._record_open(open_file)
@@ -651,16 +674,17 @@ class FileTailer:
         head = self.known[ident]
         return head is None or _head_of(path, ident, len(head)) == head
 
-    def _open_rotated(self, path: str, ident: tuple[int, int], now: float) -> OpenFile | None:
+    def _open_rotated(self, path: str, ident: tuple[int, int], now: float, size: int) -> OpenFile | None:
+        """Open a file found beside the path; if it vanished meanwhile its `size` bytes are lost."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
         except OSError:
-            self._lose(None, None)
+            self._lose(None, size)
             return None
         st = os.fstat(fd)
         if _ident(st) != ident:  # replaced again between the scan and the open
             os.close(fd)
-            self._lose(None, None)
+            self._lose(None, size)
             return None
         open_file = OpenFile(fd, st, LineSplitter(self.id, self.settings.max_line_bytes), 0, now)
         open_file.real_path = path
@@ -984,10 +1008,14 @@ class FileSource:
         tailer = FileTailer(path, source_id, self.settings, self.hub, from_end)
         tailer.is_followed = self.tailers.__contains__
         if self.checkpoint is not None:
-            self.checkpoint.add_source(source_id, path)
+            # Resumed: a file the last run did not follow is new since and read whole, so a
+            # client of the last run misses none of it. Else lines before this run are unknown.
+            self.checkpoint.add_source(source_id, path, 0 if self._resumed else self.hub.run_first_id)
             tailer.checkpoint = self.checkpoint
         self.tailers[path] = tailer
         self.hub.add_source(source_id, "file", path)
+        if self._resumed:
+            self.hub.mark_restored(source_id, 0)  # _restore sets its own for the sources it restores
         logger.info("following %s as source %s", path, source_id)
         self._register(tailer, path)
         self._follow_target(tailer, os.path.realpath(path))
@@ -1019,12 +1047,17 @@ class FileSource:
         """Load the last run's journal, rebuild the buffers from the files, start this run's.
 
         Done before the server listens, so no client sees a half-restored buffer."""
-        self.checkpoint = Checkpoint(state_dir, self.hub)
-        previous = self.checkpoint.load()
+        checkpoint = Checkpoint(state_dir, self.hub)
         try:
-            self.checkpoint.begin()
+            if not checkpoint.lock():
+                logger.warning("state_dir %s is in use by another sidecar: restart resume is off", state_dir)
+                return
+            previous = checkpoint.load()
+            checkpoint.begin()
         except OSError as error:
+            checkpoint.close()
             raise FileSourceError(f"state_dir {state_dir} is not writable: {error.strerror}") from error
+        self.checkpoint = checkpoint
         if previous:
             self._resumed = True
             self._restore(previous)
@@ -1055,7 +1088,11 @@ class FileSource:
             if lines is None:
                 journal.exact_after = max(journal.exact_after, run.last_id)  # those ids are gone for good
                 continue
-            self.hub.publish(tailer.id, lines, first_id=run.first_id)
+            try:
+                self.hub.publish(tailer.id, lines, first_id=run.first_id)
+            except ValueError:  # ids out of order: a journal that is not consistent
+                journal.exact_after = max(journal.exact_after, run.last_id)
+                continue
             self.checkpoint.sources[tailer.id].runs.append(run)
             counts[i] += len(lines)
         for i, (tailer, journal) in enumerate(restored):

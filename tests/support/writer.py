@@ -120,3 +120,25 @@ def write_late(fd: int, first: int, count: int, pause: float) -> int:
         os.write(fd, numbered(n))
         time.sleep(pause)
     return first + count
+
+
+class PacedWriter(threading.Thread):
+    """Numbered lines at `rate` lines/s, in small bursts, until `total` are written."""
+
+    def __init__(self, path: Path, total: int, rate: float, first: int = 0) -> None:
+        super().__init__(daemon=True)
+        self.path, self.total, self.rate, self.first = path, total, rate, first
+        self.written = first
+
+    def run(self) -> None:
+        start = time.monotonic()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            while self.written < self.total:
+                due = min(self.total, self.first + int((time.monotonic() - start) * self.rate) + 1)
+                if due > self.written:
+                    os.write(fd, b"".join(numbered(n) for n in range(self.written, due)))
+                    self.written = due
+                time.sleep(0.002)
+        finally:
+            os.close(fd)
