@@ -12,14 +12,19 @@ import heapq
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections import Counter as Tally
+from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.lines import LogLine, detect_level
 from sidecar.ops.metrics import Metrics
 
-# A line costs its text plus the Python objects around it; counted so the byte bound is honest.
-LINE_OVERHEAD_BYTES = 120
+# A line costs its text plus the Python objects around it (the Struct, its str, float and int,
+# deque and list slots: ~210 bytes measured); counted so the byte bounds are honest.
+LINE_OVERHEAD_BYTES = 200
+# Share of the global budget that slow clients' queues may hold on top of the ring buffers'
+# lines, split evenly among the clients connected.
+QUEUE_SHARE = 0.25
 # How many evicted runs of ids a source remembers to tell a resuming client exactly what it missed.
 EVICTED_RUNS_KEPT = 100_000
 
@@ -28,13 +33,21 @@ class Batch:
     """Lines one source published together. Transports cache their encoding of it here, so
     a batch is encoded once however many clients receive it."""
 
-    __slots__ = ("source", "lines", "created", "_encoded")
+    __slots__ = ("source", "lines", "created", "_encoded", "_nbytes")
 
     def __init__(self, source: str, lines: list[LogLine]) -> None:
         self.source = source
         self.lines = lines
         self.created = time.monotonic()
         self._encoded: dict[str, bytes] = {}
+        self._nbytes = -1
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes its lines cost (as the ring buffer counts them), computed once."""
+        if self._nbytes < 0:
+            self._nbytes = sum(len(line.text) for line in self.lines) + LINE_OVERHEAD_BYTES * len(self.lines)
+        return self._nbytes
 
     @property
     def last_id(self) -> int:
@@ -53,7 +66,7 @@ class Gap:
 
     source: str | None
     missed: int | None
-    reason: str  # "slow-client", "evicted", "restart"
+    reason: str  # "slow-client", "evicted", "budget", "restart"
     id: int  # resume point: the last id covered by the gap
 
     def to_json(self) -> dict:
@@ -90,6 +103,9 @@ class SourceRecord:
     error: str | None = None
     lines_seen: int = 0
     bytes_seen: int = 0
+    last_line_time: float | None = None  # the newest line's own time, for last_line_timestamp_seconds
+    level_counts: dict[str | None, int] = field(default_factory=dict)  # lines_total{level}
+    released: bool = False  # its metric series were removed (release_ended)
 
     def to_json(self) -> dict:
         return {
@@ -107,17 +123,32 @@ class SourceRecord:
         }
 
 
-class RingBuffer:
-    """Recent lines of one source, bounded by line count and by bytes."""
+class Budget:
+    """Bytes held by every ring buffer together, against the global limit (None: no limit)."""
 
-    def __init__(self, max_lines: int, max_bytes: int) -> None:
+    __slots__ = ("limit", "held")
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def over(self) -> int:
+        return self.held - self.limit if self.limit is not None and self.held > self.limit else 0
+
+
+class RingBuffer:
+    """Recent lines of one source, bounded by line count and by bytes (its own bound, and its
+    share of the global budget, which the hub enforces)."""
+
+    def __init__(self, max_lines: int, max_bytes: int, budget: Budget | None = None) -> None:
         self.max_lines = max_lines
         self.max_bytes = max_bytes
+        self.budget = budget or Budget(None)
         self.bytes = 0
         self._lines: deque[LogLine] = deque()
-        # Runs of consecutive evicted ids: (first_id, last_id). Ids are global, so a run
-        # breaks wherever another source's lines sit in between.
-        self._evicted: deque[list[int]] = deque(maxlen=EVICTED_RUNS_KEPT)
+        # Runs of consecutive evicted ids: [first_id, last_id, reason]. Ids are global, so a
+        # run breaks wherever another source's lines sit in between, or where the reason changes.
+        self._evicted: deque[list] = deque(maxlen=EVICTED_RUNS_KEPT)
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -132,9 +163,11 @@ class RingBuffer:
 
     def extend(self, lines: list[LogLine]) -> int:
         """Append lines, evict the oldest past either bound; returns how many were evicted."""
+        before = self.bytes
         for line in lines:
             self._lines.append(line)
             self.bytes += len(line.text) + LINE_OVERHEAD_BYTES
+        self.budget.held += self.bytes - before
         evicted = 0
         while self._lines and (len(self._lines) > self.max_lines or self.bytes > self.max_bytes):
             self._evict_oldest()
@@ -148,21 +181,38 @@ class RingBuffer:
             self._evict_oldest()
         return count
 
-    def _evict_oldest(self) -> None:
+    def evict_bytes(self, wanted: int) -> tuple[int, int]:
+        """Evict the oldest lines for the global budget until `wanted` bytes are freed (one line
+        at least); returns (lines, bytes) evicted."""
+        before, count = self.bytes, 0
+        while self._lines and (count == 0 or before - self.bytes < wanted):
+            self._evict_oldest("budget")
+            count += 1
+        return count, before - self.bytes
+
+    def _evict_oldest(self, reason: str = "evicted") -> None:
         old = self._lines.popleft()
-        self.bytes -= len(old.text) + LINE_OVERHEAD_BYTES
-        if self._evicted and self._evicted[-1][1] + 1 == old.id:
-            self._evicted[-1][1] = old.id
+        size = len(old.text) + LINE_OVERHEAD_BYTES
+        self.bytes -= size
+        self.budget.held -= size
+        run = self._evicted[-1] if self._evicted else None
+        if run is not None and run[1] + 1 == old.id and run[2] == reason:
+            run[1] = old.id
         else:
-            self._evicted.append([old.id, old.id])
+            self._evicted.append([old.id, old.id, reason])
 
     def missed_after(self, after_id: int) -> int:
         """How many evicted lines had an id above `after_id` (a lower bound past the kept runs)."""
-        missed = 0
-        for first, last in reversed(self._evicted):
+        return sum(self.missed_by_reason(after_id).values())
+
+    def missed_by_reason(self, after_id: int) -> dict[str, int]:
+        """Evicted lines above `after_id` by why: "evicted" (the source's own bound, or an ended
+        source freed) or "budget" (the global budget)."""
+        missed: dict[str, int] = {}
+        for first, last, reason in reversed(self._evicted):
             if last <= after_id:
                 break
-            missed += last - max(first, after_id + 1) + 1
+            missed[reason] = missed.get(reason, 0) + last - max(first, after_id + 1) + 1
         return missed
 
     def newest_first(self) -> Iterator[LogLine]:
@@ -175,11 +225,16 @@ class RingBuffer:
 class Subscription:
     """One client's queue. Bounded: past `max_pending` lines it drops and records a Gap."""
 
-    def __init__(self, sources: frozenset[str] | None, max_pending: int, metrics: Metrics) -> None:
+    def __init__(
+        self, sources: frozenset[str] | None, max_pending: int, metrics: Metrics,
+        byte_share: Callable[[], float] | None = None,
+    ) -> None:
         self.sources = sources
         self.max_pending = max_pending
         self.metrics = metrics
+        self.byte_share = byte_share  # bytes this client may have queued now (its part of the budget)
         self.pending_lines = 0
+        self.pending_bytes = 0
         self._queue: deque[Event] = deque()
         self._wakeup = asyncio.Event()
         self.closed = False
@@ -191,10 +246,15 @@ class Subscription:
         if isinstance(event, Batch):
             count = len(event.lines)
             # An empty queue always takes the batch, so a batch larger than the bound still flows.
-            if self.pending_lines and self.pending_lines + count > self.max_pending:
+            if self.pending_lines and (
+                self.pending_lines + count > self.max_pending
+                or (self.byte_share is not None and self.pending_bytes + event.nbytes > self.byte_share())
+            ):
                 self._record_drop(event)
                 return
             self.pending_lines += count
+            if self.byte_share is not None:
+                self.pending_bytes += event.nbytes
         self._queue.append(event)
         self._wakeup.set()
 
@@ -221,16 +281,20 @@ class Subscription:
             await self._wakeup.wait()
         events = list(self._queue)
         self._queue.clear()
-        self.pending_lines = 0
+        self.pending_lines = self.pending_bytes = 0
         return events
 
 
 class Hub:
-    def __init__(self, metrics: Metrics, max_lines: int, max_bytes: int, max_pending: int) -> None:
+    def __init__(
+        self, metrics: Metrics, max_lines: int, max_bytes: int, max_pending: int, budget_bytes: int | None = None
+    ) -> None:
         self.metrics = metrics
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.max_pending = max_pending
+        # One budget for the lines of every source; slow clients' queues get QUEUE_SHARE on top.
+        self.budget = Budget(budget_bytes)
         self.sources: dict[str, SourceRecord] = {}
         self._subscribers: set[Subscription] = set()
         # Ids are microseconds since the epoch, strictly increasing: ordered, and ids of an
@@ -247,8 +311,9 @@ class Hub:
     def add_source(self, source_id: str, kind: str, target: str) -> SourceRecord:
         record = self.sources.get(source_id)
         if record is None:
-            record = SourceRecord(source_id, kind, target, RingBuffer(self.max_lines, self.max_bytes))
+            record = SourceRecord(source_id, kind, target, RingBuffer(self.max_lines, self.max_bytes, self.budget))
             self.sources[source_id] = record
+            self.metrics.birth_source(source_id, kind)
             self.announce(source_id, "added", kind=kind, target=target)
         return record
 
@@ -258,6 +323,9 @@ class Hub:
             record.ended_at = time.monotonic()
         elif state != "ended":
             record.ended_at = None
+        if record.released and state != "ended":
+            record.released = False  # it came back: its series start again at 0
+            self.metrics.birth_source(source_id, record.kind)
         record.state, record.error = state, error
 
     def release_ended(self, retention: float) -> None:
@@ -267,8 +335,10 @@ class Hub:
         life of the process. The small record stays, so a source that comes back carries on."""
         now = time.monotonic()
         for record in self.sources.values():
-            if record.ended_at is not None and now - record.ended_at >= retention and len(record.buffer):
-                self.metrics.lines_evicted.labels(record.id).inc(record.buffer.clear())
+            if record.ended_at is not None and now - record.ended_at >= retention and not record.released:
+                record.buffer.clear()
+                record.released = True
+                self.metrics.forget_source(record.id)
 
     def publish(self, source_id: str, lines: list[LogLine]) -> None:
         """Number the lines, keep them, and hand them to every interested subscriber."""
@@ -283,7 +353,13 @@ class Hub:
                 line.level = detect_level(line.text)
         self.last_id = next_id - 1
         evicted = record.buffer.extend(lines)
+        if self.budget.over():
+            self._enforce_budget()
         record.lines_seen += len(lines)
+        record.last_line_time = lines[-1].time
+        tally = record.level_counts
+        for level, count in Tally([line.level for line in lines]).items():
+            tally[level] = tally.get(level, 0) + count
         self.metrics.lines_read.labels(source_id).inc(len(lines))
         if evicted:
             self.metrics.lines_evicted.labels(source_id).inc(evicted)
@@ -291,6 +367,30 @@ class Hub:
         for subscriber in self._subscribers:
             if subscriber.wants(source_id):
                 subscriber.offer(batch)
+
+    def _enforce_budget(self) -> None:
+        """Evict across sources until every held line fits the global budget, taking from the
+        source that holds the most (above its fair share, since the total is over), down to the
+        next biggest, so a chatty source cannot push a quiet one's history out. Runs only when
+        over budget; frees a little extra (1/64) so the scan is not repeated for every batch."""
+        limit = self.budget.limit
+        assert limit is not None
+        slack = limit // 64
+        while self.budget.over():
+            ranked = sorted(self.sources.values(), key=lambda r: r.buffer.bytes, reverse=True)[:2]
+            biggest = ranked[0]
+            if not len(biggest.buffer):
+                return
+            runner_up = ranked[1].buffer.bytes if len(ranked) > 1 else 0
+            fair = limit // max(1, sum(1 for r in self.sources.values() if len(r.buffer)))
+            wanted = min(self.budget.over() + slack, biggest.buffer.bytes - max(runner_up, fair // 2) or 1)
+            count, _ = biggest.buffer.evict_bytes(max(1, wanted))
+            self.metrics.lines_evicted.labels(biggest.id).inc(count)
+
+    def queue_share(self) -> float:
+        """Bytes one client may have queued: its even part of the queues' share of the budget."""
+        assert self.budget.limit is not None
+        return self.budget.limit * QUEUE_SHARE / max(1, len(self._subscribers))
 
     def record_bytes(self, source_id: str, count: int) -> None:
         self.sources[source_id].bytes_seen += count
@@ -307,7 +407,8 @@ class Hub:
     # --- the transports' side ---
 
     def subscribe(self, sources: frozenset[str] | None) -> Subscription:
-        subscription = Subscription(sources, self.max_pending, self.metrics)
+        share = self.queue_share if self.budget.limit is not None else None
+        subscription = Subscription(sources, self.max_pending, self.metrics, share)
         self._subscribers.add(subscription)
         return subscription
 
@@ -321,9 +422,8 @@ class Hub:
             return [Gap(None, None, "restart", self.last_id)]
         gaps = []
         for source_id in sources:
-            missed = self.sources[source_id].buffer.missed_after(after_id)
-            if missed:
-                gaps.append(Gap(source_id, missed, "evicted", after_id))
+            for reason, missed in sorted(self.sources[source_id].buffer.missed_by_reason(after_id).items()):
+                gaps.append(Gap(source_id, missed, reason, after_id))
         return gaps
 
     def lines(

@@ -296,3 +296,34 @@ def test_host_double_colon_answers_ipv4_and_ipv6(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(15) == 0
+
+
+def _sources(server: SidecarProcess) -> list[dict]:
+    return httpx.get(server.url + "/api/sources", timeout=10).json()["sources"]
+
+
+def test_twenty_files_of_long_lines_stay_under_the_global_budget(sidecar, tmp_path: Path) -> None:
+    budget = 8 * 1_048_576
+    for index in range(20):  # present and empty at start: everything appended later is read
+        (tmp_path / f"app-{index:02d}.log").write_text("")
+    server = sidecar({"LOG_SIDECAR_FILES": str(tmp_path / "*.log"), "LOG_SIDECAR_BUFFER_TOTAL_BYTES": str(budget)})
+    rss_start = server.rss_bytes()
+    block = "".join(f"{n:05d} " + "y" * 4090 + "\n" for n in range(100))
+    for round_ in range(10):  # 20 files x 1000 lines x 4 KB = 80 MB read; each alone fits its 16 MiB bound
+        for index in range(20):
+            with open(tmp_path / f"app-{index:02d}.log", "a") as file:
+                file.write(block)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sources = _sources(server)
+        if len(sources) == 20 and sum(source["lines_seen"] for source in sources) == 20_000:
+            break
+        time.sleep(0.2)
+    assert sum(source["lines_seen"] for source in sources) == 20_000
+    metrics = httpx.get(server.url + "/metrics").text
+    held = sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("log_sidecar_buffer_bytes{"))
+    assert 0 < held <= budget
+    assert _metric(metrics, "log_sidecar_buffer_budget_bytes") == budget
+    # Every source keeps a fair part of the budget: none is squeezed out by the others.
+    assert min(source["bytes_held"] for source in sources) >= budget / 20 / 2
+    assert server.rss_bytes() - rss_start < budget * 1.25 + 40 * 1_048_576  # ~85 MB more without the budget
