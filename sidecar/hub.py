@@ -369,22 +369,25 @@ class Hub:
                 subscriber.offer(batch)
 
     def _enforce_budget(self) -> None:
-        """Evict across sources until every held line fits the global budget, taking from the
-        source that holds the most (above its fair share, since the total is over), down to the
-        next biggest, so a chatty source cannot push a quiet one's history out. Runs only when
-        over budget; frees a little extra (1/64) so the scan is not repeated for every batch."""
+        """Evict across sources until every held line fits the global budget, from the source
+        that holds the most (above its fair share, since the total is over) down to the next
+        biggest, so a chatty source cannot push a quiet one's history out. Runs only when over
+        budget, and frees 1/64 of the budget more so it does not run again for every batch; each
+        step frees at least an even part of what is needed, so a pass takes about as many steps
+        as there are sources."""
         limit = self.budget.limit
         assert limit is not None
-        slack = limit // 64
-        while self.budget.over():
-            ranked = sorted(self.sources.values(), key=lambda r: r.buffer.bytes, reverse=True)[:2]
+        need = self.budget.over() + limit // 64
+        chunk = max(1, need // max(1, sum(1 for r in self.sources.values() if len(r.buffer))))
+        freed = 0
+        while freed < need:
+            ranked = heapq.nlargest(2, self.sources.values(), key=lambda r: r.buffer.bytes)
             biggest = ranked[0]
             if not len(biggest.buffer):
                 return
             runner_up = ranked[1].buffer.bytes if len(ranked) > 1 else 0
-            fair = limit // max(1, sum(1 for r in self.sources.values() if len(r.buffer)))
-            wanted = min(self.budget.over() + slack, biggest.buffer.bytes - max(runner_up, fair // 2) or 1)
-            count, _ = biggest.buffer.evict_bytes(max(1, wanted))
+            count, got = biggest.buffer.evict_bytes(min(need - freed, max(biggest.buffer.bytes - runner_up, chunk)))
+            freed += got
             self.metrics.lines_evicted.labels(biggest.id).inc(count)
 
     def queue_share(self) -> float:
