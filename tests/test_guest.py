@@ -380,3 +380,16 @@ def test_operator_metrics_exist_from_the_first_scrape(sidecar, tmp_path: Path) -
     assert _metric(metrics, 'log_sidecar_buffer_lines{source="app.log"}') == 3
     assert _metric(metrics, 'log_sidecar_buffer_bytes{source="app.log"}') > 0
     assert abs(_metric(metrics, 'log_sidecar_last_line_timestamp_seconds{source="app.log"}') - time.time()) < 600
+
+
+def test_a_port_in_use_is_a_clear_exit_2() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "sidecar", "serve"], capture_output=True, text=True, timeout=30,
+                                env={"PATH": "/usr/bin:/bin", "LOG_SIDECAR_PORT": str(port)},
+                                cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
