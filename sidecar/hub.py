@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from collections import Counter as Tally
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from collections import Counter as Tally
 from dataclasses import dataclass, field
 from typing import Any
 

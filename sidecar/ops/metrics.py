@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sidecar import __version__
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+
+from sidecar import __version__
 
 PREFIX = "log_sidecar"
 STREAM_CLOSE_REASONS = ("client", "send-timeout", "dead-peer", "shutdown", "server")
