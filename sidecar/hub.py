@@ -33,21 +33,15 @@ class Batch:
     """Lines one source published together. Transports cache their encoding of it here, so
     a batch is encoded once however many clients receive it."""
 
-    __slots__ = ("source", "lines", "created", "_encoded", "_nbytes")
+    __slots__ = ("source", "lines", "created", "_encoded", "nbytes")
 
     def __init__(self, source: str, lines: list[LogLine]) -> None:
         self.source = source
         self.lines = lines
         self.created = time.monotonic()
         self._encoded: dict[str, bytes] = {}
-        self._nbytes = -1
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes its lines cost (as the ring buffer counts them), computed once."""
-        if self._nbytes < 0:
-            self._nbytes = sum(len(line.text) for line in self.lines) + LINE_OVERHEAD_BYTES * len(self.lines)
-        return self._nbytes
+        # What its lines cost, as the ring buffer counts them: slow clients' queues are bounded by it.
+        self.nbytes = sum(len(line.text) for line in lines) + LINE_OVERHEAD_BYTES * len(lines)
 
     @property
     def last_id(self) -> int:
@@ -134,6 +128,20 @@ class Budget:
 
     def over(self) -> int:
         return self.held - self.limit if self.limit is not None and self.held > self.limit else 0
+
+
+class QueueQuota:
+    """Bytes one client's queue may hold: an even part of the queues' share of the budget,
+    kept up to date by the hub as clients come and go (read for every batch offered)."""
+
+    __slots__ = ("total", "bytes")
+
+    def __init__(self, total: float) -> None:
+        self.total = total
+        self.bytes = total
+
+    def spread(self, clients: int) -> None:
+        self.bytes = self.total / max(1, clients)
 
 
 class RingBuffer:
@@ -227,12 +235,12 @@ class Subscription:
 
     def __init__(
         self, sources: frozenset[str] | None, max_pending: int, metrics: Metrics,
-        byte_share: Callable[[], float] | None = None,
+        quota: QueueQuota | None = None,
     ) -> None:
         self.sources = sources
         self.max_pending = max_pending
         self.metrics = metrics
-        self.byte_share = byte_share  # bytes this client may have queued now (its part of the budget)
+        self.quota = quota  # bytes this client may have queued (its part of the budget)
         self.pending_lines = 0
         self.pending_bytes = 0
         self._queue: deque[Event] = deque()
@@ -248,13 +256,12 @@ class Subscription:
             # An empty queue always takes the batch, so a batch larger than the bound still flows.
             if self.pending_lines and (
                 self.pending_lines + count > self.max_pending
-                or (self.byte_share is not None and self.pending_bytes + event.nbytes > self.byte_share())
+                or (self.quota is not None and self.pending_bytes + event.nbytes > self.quota.bytes)
             ):
                 self._record_drop(event)
                 return
             self.pending_lines += count
-            if self.byte_share is not None:
-                self.pending_bytes += event.nbytes
+            self.pending_bytes += event.nbytes
         self._queue.append(event)
         self._wakeup.set()
 
@@ -285,6 +292,16 @@ class Subscription:
         return events
 
 
+def _count_levels(tally: dict[str | None, int], lines: list[LogLine]) -> None:
+    """lines_total{level}: Counter is quickest for a batch, a dict update for one line."""
+    if len(lines) == 1:
+        level = lines[0].level
+        tally[level] = tally.get(level, 0) + 1
+        return
+    for level, count in Tally([line.level for line in lines]).items():
+        tally[level] = tally.get(level, 0) + count
+
+
 class Hub:
     def __init__(
         self, metrics: Metrics, max_lines: int, max_bytes: int, max_pending: int, budget_bytes: int | None = None
@@ -295,6 +312,7 @@ class Hub:
         self.max_pending = max_pending
         # One budget for the lines of every source; slow clients' queues get QUEUE_SHARE on top.
         self.budget = Budget(budget_bytes)
+        self.quota = QueueQuota(budget_bytes * QUEUE_SHARE) if budget_bytes is not None else None
         self.sources: dict[str, SourceRecord] = {}
         self._subscribers: set[Subscription] = set()
         # Ids are microseconds since the epoch, strictly increasing: ordered, and ids of an
@@ -357,9 +375,7 @@ class Hub:
             self._enforce_budget()
         record.lines_seen += len(lines)
         record.last_line_time = lines[-1].time
-        tally = record.level_counts
-        for level, count in Tally([line.level for line in lines]).items():
-            tally[level] = tally.get(level, 0) + count
+        _count_levels(record.level_counts, lines)
         self.metrics.lines_read.labels(source_id).inc(len(lines))
         if evicted:
             self.metrics.lines_evicted.labels(source_id).inc(evicted)
@@ -390,11 +406,6 @@ class Hub:
             freed += got
             self.metrics.lines_evicted.labels(biggest.id).inc(count)
 
-    def queue_share(self) -> float:
-        """Bytes one client may have queued: its even part of the queues' share of the budget."""
-        assert self.budget.limit is not None
-        return self.budget.limit * QUEUE_SHARE / max(1, len(self._subscribers))
-
     def record_bytes(self, source_id: str, count: int) -> None:
         self.sources[source_id].bytes_seen += count
         self.metrics.bytes_read.labels(source_id).inc(count)
@@ -410,14 +421,17 @@ class Hub:
     # --- the transports' side ---
 
     def subscribe(self, sources: frozenset[str] | None) -> Subscription:
-        share = self.queue_share if self.budget.limit is not None else None
-        subscription = Subscription(sources, self.max_pending, self.metrics, share)
+        subscription = Subscription(sources, self.max_pending, self.metrics, self.quota)
         self._subscribers.add(subscription)
+        if self.quota is not None:
+            self.quota.spread(len(self._subscribers))
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         subscription.close()
         self._subscribers.discard(subscription)
+        if self.quota is not None:
+            self.quota.spread(len(self._subscribers))
 
     def resume_gaps(self, sources: Iterable[str], after_id: int) -> list[Gap]:
         """What a client resuming after `after_id` can no longer get."""
