@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -21,7 +21,8 @@ from sidecar.api import headers, history, session, stream, viewer
 from sidecar.config import Settings
 from sidecar.entries.ingest import IngestConfig
 from sidecar.hub import Hub
-from sidecar.ops import health
+from sidecar.lines import LEVELS
+from sidecar.ops import budget, health
 from sidecar.ops.access_log import AccessLogMiddleware
 from sidecar.ops.auth import Authenticator, AuthMiddleware
 from sidecar.ops.metrics import Metrics
@@ -34,12 +35,16 @@ def build_app(settings: Settings, extra_jobs: list[Callable[[], object]] | None 
     """The whole sidecar as an ASGI app. `extra_jobs` are coroutine factories run beside the
     sources (the demo's log writer uses it)."""
     metrics = Metrics()
+    limit = budget.cgroup_memory_limit()
+    total = settings.buffer_total_bytes or budget.default_budget(limit)
+    logger.info(budget.describe(total, settings.buffer_total_bytes is not None, limit))
     hub = Hub(
         metrics, settings.buffer_lines, settings.buffer_bytes, settings.client_queue_lines,
-        IngestConfig.from_settings(settings),
+        budget_bytes=total, ingest=IngestConfig.from_settings(settings),
     )
     sources = build_sources(settings, hub)
     metrics.registry.register(SourceStateCollector(hub))
+    metrics.registry.register(HubCollector(hub))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -159,3 +164,38 @@ class SourceStateCollector:
             family.add_metric([state], count)
         yield family
 
+
+
+class HubCollector:
+    """What the hub holds, read at scrape time so the hot path pays nothing: buffer bytes and
+    lines per source, the budget, the newest line's time, and lines per level (every level born
+    at 0). Released sources have no series."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self):
+        held_bytes = GaugeMetricFamily("log_sidecar_buffer_bytes", "Bytes of lines held, per source.", labels=["source"])
+        held_lines = GaugeMetricFamily("log_sidecar_buffer_lines", "Lines held, per source.", labels=["source"])
+        last = GaugeMetricFamily(
+            "log_sidecar_last_line_timestamp_seconds", "Time of the newest line read, per source.", labels=["source"]
+        )
+        per_level = CounterMetricFamily(
+            "log_sidecar_lines", "Lines read, per source and level (none: no level found).", labels=["source", "level"]
+        )
+        for record in self.hub.sources.values():
+            if record.released:
+                continue
+            held_bytes.add_metric([record.id], record.buffer.bytes)
+            held_lines.add_metric([record.id], len(record.buffer))
+            if record.last_line_time is not None:
+                last.add_metric([record.id], record.last_line_time)
+            for level in (*LEVELS, None):
+                per_level.add_metric([record.id, level or "none"], record.level_counts.get(level, 0))
+        yield held_bytes
+        yield held_lines
+        yield last
+        yield per_level
+        yield GaugeMetricFamily(
+            "log_sidecar_buffer_budget_bytes", "The global budget for held lines.", value=self.hub.budget.limit or 0
+        )

@@ -72,10 +72,11 @@ def serve(cli_args: list[str], jobs: list[Callable[[], object]] | None = None, *
         print(f"log-sidecar: cannot start: {error}", file=sys.stderr)
         return 2
     try:
-        server.run(app, settings)
+        sock = server.listening_socket(settings.host, settings.port)
     except OSError as error:  # e.g. the port is taken
         print(f"log-sidecar: cannot listen on {settings.host}:{settings.port}: {error.strerror}", file=sys.stderr)
         return 2
+    server.run(app, settings, sock)
     return 0
 
 

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     buffer_bytes: int = Field(
         16 * 1_048_576, ge=1024, description="Bytes kept per source; the older lines go first past either bound."
     )
+    buffer_total_bytes: int | None = Field(
+        None, ge=1_048_576,
+        description="Bytes of lines held by all sources together (slow clients' queues get a quarter more); "
+        "unset: half the cgroup memory limit above 48 MiB, or 256 MiB without a limit.",
+    )
     ended_retention: float = Field(
         3600.0, ge=0, description="Seconds the lines of an ended source (file deleted, pod gone) are kept, then freed."
     )

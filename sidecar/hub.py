@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from collections import Counter as Tally
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,8 +20,12 @@ from sidecar.entries.ingest import Ingest, IngestConfig
 from sidecar.lines import LogLine
 from sidecar.ops.metrics import Metrics
 
-# A line costs its text plus the Python objects around it; counted so the byte bound is honest.
-LINE_OVERHEAD_BYTES = 120
+# A line costs its text plus the Python objects around it (the Struct, its str, float and int,
+# deque and list slots: ~210 bytes measured); counted so the byte bounds are honest.
+LINE_OVERHEAD_BYTES = 200
+# Share of the global budget that slow clients' queues may hold on top of the ring buffers'
+# lines, split evenly among the clients connected.
+QUEUE_SHARE = 0.25
 # Lines gathered past a page's edge while completing its entries, at most (see Hub.lines).
 ENTRY_EDGE_LINES = 100_000
 # How many evicted runs of ids a source remembers to tell a resuming client exactly what it missed.
@@ -33,13 +38,15 @@ class Batch:
     """Lines one source published together. Transports cache their encoding of it here, so
     a batch is encoded once however many clients receive it."""
 
-    __slots__ = ("source", "lines", "created", "_encoded")
+    __slots__ = ("source", "lines", "created", "_encoded", "nbytes")
 
     def __init__(self, source: str, lines: list[LogLine]) -> None:
         self.source = source
         self.lines = lines
         self.created = time.monotonic()
         self._encoded: dict[str, bytes] = {}
+        # What its lines cost, as the ring buffer counts them: slow clients' queues are bounded by it.
+        self.nbytes = sum(len(line.text) for line in lines) + LINE_OVERHEAD_BYTES * len(lines)
 
     @property
     def last_id(self) -> int:
@@ -99,6 +106,9 @@ class SourceRecord:
     lines_lost: int = 0
     # Gaps of lines lost before they were read, for clients that resume from before them.
     losses: deque[Gap] = field(default_factory=lambda: deque(maxlen=LOSSES_KEPT))
+    last_line_time: float | None = None  # the newest line's own time, for last_line_timestamp_seconds
+    level_counts: dict[str | None, int] = field(default_factory=dict)  # lines_total{level}
+    released: bool = False  # its metric series were removed (release_ended)
 
     def to_json(self) -> dict:
         return {
@@ -118,17 +128,46 @@ class SourceRecord:
         }
 
 
-class RingBuffer:
-    """Recent lines of one source, bounded by line count and by bytes."""
+class Budget:
+    """Bytes held by every ring buffer together, against the global limit (None: no limit)."""
 
-    def __init__(self, max_lines: int, max_bytes: int) -> None:
+    __slots__ = ("limit", "held")
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def over(self) -> int:
+        return self.held - self.limit if self.limit is not None and self.held > self.limit else 0
+
+
+class QueueQuota:
+    """Bytes one client's queue may hold: an even part of the queues' share of the budget,
+    kept up to date by the hub as clients come and go (read for every batch offered)."""
+
+    __slots__ = ("total", "bytes")
+
+    def __init__(self, total: float) -> None:
+        self.total = total
+        self.bytes = total
+
+    def spread(self, clients: int) -> None:
+        self.bytes = self.total / max(1, clients)
+
+
+class RingBuffer:
+    """Recent lines of one source, bounded by line count and by bytes (its own bound, and its
+    share of the global budget, which the hub enforces)."""
+
+    def __init__(self, max_lines: int, max_bytes: int, budget: Budget | None = None) -> None:
         self.max_lines = max_lines
         self.max_bytes = max_bytes
+        self.budget = budget or Budget(None)
         self.bytes = 0
         self._lines: deque[LogLine] = deque()
-        # Runs of consecutive evicted ids: (first_id, last_id). Ids are global, so a run
-        # breaks wherever another source's lines sit in between.
-        self._evicted: deque[list[int]] = deque(maxlen=EVICTED_RUNS_KEPT)
+        # Runs of consecutive evicted ids: [first_id, last_id, reason]. Ids are global, so a
+        # run breaks wherever another source's lines sit in between, or where the reason changes.
+        self._evicted: deque[list] = deque(maxlen=EVICTED_RUNS_KEPT)
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -143,9 +182,11 @@ class RingBuffer:
 
     def extend(self, lines: list[LogLine]) -> int:
         """Append lines, evict the oldest past either bound; returns how many were evicted."""
+        before = self.bytes
         for line in lines:
             self._lines.append(line)
             self.bytes += len(line.text) + LINE_OVERHEAD_BYTES
+        self.budget.held += self.bytes - before
         evicted = 0
         while self._lines and (len(self._lines) > self.max_lines or self.bytes > self.max_bytes):
             self._evict_oldest()
@@ -159,21 +200,38 @@ class RingBuffer:
             self._evict_oldest()
         return count
 
-    def _evict_oldest(self) -> None:
+    def evict_bytes(self, wanted: int) -> tuple[int, int]:
+        """Evict the oldest lines for the global budget until `wanted` bytes are freed (one line
+        at least); returns (lines, bytes) evicted."""
+        before, count = self.bytes, 0
+        while self._lines and (count == 0 or before - self.bytes < wanted):
+            self._evict_oldest("budget")
+            count += 1
+        return count, before - self.bytes
+
+    def _evict_oldest(self, reason: str = "evicted") -> None:
         old = self._lines.popleft()
-        self.bytes -= len(old.text) + LINE_OVERHEAD_BYTES
-        if self._evicted and self._evicted[-1][1] + 1 == old.id:
-            self._evicted[-1][1] = old.id
+        size = len(old.text) + LINE_OVERHEAD_BYTES
+        self.bytes -= size
+        self.budget.held -= size
+        run = self._evicted[-1] if self._evicted else None
+        if run is not None and run[1] + 1 == old.id and run[2] == reason:
+            run[1] = old.id
         else:
-            self._evicted.append([old.id, old.id])
+            self._evicted.append([old.id, old.id, reason])
 
     def missed_after(self, after_id: int) -> int:
         """How many evicted lines had an id above `after_id` (a lower bound past the kept runs)."""
-        missed = 0
-        for first, last in reversed(self._evicted):
+        return sum(self.missed_by_reason(after_id).values())
+
+    def missed_by_reason(self, after_id: int) -> dict[str, int]:
+        """Evicted lines above `after_id` by why: "evicted" (the source's own bound, or an ended
+        source freed) or "budget" (the global budget)."""
+        missed: dict[str, int] = {}
+        for first, last, reason in reversed(self._evicted):
             if last <= after_id:
                 break
-            missed += last - max(first, after_id + 1) + 1
+            missed[reason] = missed.get(reason, 0) + last - max(first, after_id + 1) + 1
         return missed
 
     def newest_first(self) -> Iterator[LogLine]:
@@ -186,11 +244,16 @@ class RingBuffer:
 class Subscription:
     """One client's queue. Bounded: past `max_pending` lines it drops and records a Gap."""
 
-    def __init__(self, sources: frozenset[str] | None, max_pending: int, metrics: Metrics) -> None:
+    def __init__(
+        self, sources: frozenset[str] | None, max_pending: int, metrics: Metrics,
+        quota: QueueQuota | None = None,
+    ) -> None:
         self.sources = sources
         self.max_pending = max_pending
         self.metrics = metrics
+        self.quota = quota  # bytes this client may have queued (its part of the budget)
         self.pending_lines = 0
+        self.pending_bytes = 0
         self._queue: deque[Event] = deque()
         self._wakeup = asyncio.Event()
         self.closed = False
@@ -202,10 +265,14 @@ class Subscription:
         if isinstance(event, Batch):
             count = len(event.lines)
             # An empty queue always takes the batch, so a batch larger than the bound still flows.
-            if self.pending_lines and self.pending_lines + count > self.max_pending:
+            if self.pending_lines and (
+                self.pending_lines + count > self.max_pending
+                or (self.quota is not None and self.pending_bytes + event.nbytes > self.quota.bytes)
+            ):
                 self._record_drop(event)
                 return
             self.pending_lines += count
+            self.pending_bytes += event.nbytes
         self._queue.append(event)
         self._wakeup.set()
 
@@ -232,13 +299,24 @@ class Subscription:
             await self._wakeup.wait()
         events = list(self._queue)
         self._queue.clear()
-        self.pending_lines = 0
+        self.pending_lines = self.pending_bytes = 0
         return events
+
+
+def _count_levels(tally: dict[str | None, int], lines: list[LogLine]) -> None:
+    """lines_total{level}: Counter is quickest for a batch, a dict update for one line."""
+    if len(lines) == 1:
+        level = lines[0].level
+        tally[level] = tally.get(level, 0) + 1
+        return
+    for level, count in Tally([line.level for line in lines]).items():
+        tally[level] = tally.get(level, 0) + count
 
 
 class Hub:
     def __init__(
-        self, metrics: Metrics, max_lines: int, max_bytes: int, max_pending: int, ingest: IngestConfig | None = None
+        self, metrics: Metrics, max_lines: int, max_bytes: int, max_pending: int,
+        *, budget_bytes: int | None = None, ingest: IngestConfig | None = None,
     ) -> None:
         self.metrics = metrics
         self.ingest_config = ingest or IngestConfig()
@@ -246,6 +324,9 @@ class Hub:
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.max_pending = max_pending
+        # One budget for the lines of every source; slow clients' queues get QUEUE_SHARE on top.
+        self.budget = Budget(budget_bytes)
+        self.quota = QueueQuota(budget_bytes * QUEUE_SHARE) if budget_bytes is not None else None
         self.sources: dict[str, SourceRecord] = {}
         self._subscribers: set[Subscription] = set()
         # Ids are microseconds since the epoch, strictly increasing: ordered, and ids of an
@@ -268,9 +349,10 @@ class Hub:
     def add_source(self, source_id: str, kind: str, target: str) -> SourceRecord:
         record = self.sources.get(source_id)
         if record is None:
-            record = SourceRecord(source_id, kind, target, RingBuffer(self.max_lines, self.max_bytes))
+            record = SourceRecord(source_id, kind, target, RingBuffer(self.max_lines, self.max_bytes, self.budget))
             self.sources[source_id] = record
             self._ingest[source_id] = Ingest(source_id, self.ingest_config, self.metrics)
+            self.metrics.birth_source(source_id, kind)
             self.announce(source_id, "added", kind=kind, target=target)
         return record
 
@@ -280,6 +362,9 @@ class Hub:
             record.ended_at = time.monotonic()
         elif state != "ended":
             record.ended_at = None
+        if record.released and state != "ended":
+            record.released = False  # it came back: its series start again at 0
+            self.metrics.birth_source(source_id, record.kind)
         record.state, record.error = state, error
 
     def release_ended(self, retention: float) -> None:
@@ -289,8 +374,10 @@ class Hub:
         life of the process. The small record stays, so a source that comes back carries on."""
         now = time.monotonic()
         for record in self.sources.values():
-            if record.ended_at is not None and now - record.ended_at >= retention and len(record.buffer):
-                self.metrics.lines_evicted.labels(record.id).inc(record.buffer.clear())
+            if record.ended_at is not None and now - record.ended_at >= retention and not record.released:
+                record.buffer.clear()
+                record.released = True
+                self.metrics.forget_source(record.id)
 
     def next_id(self) -> int:
         """The id the next publish will give its first line (a checkpoint records it first)."""
@@ -311,7 +398,11 @@ class Hub:
         self.last_id = max(self.last_id, next_id - 1)
         self._ingest[source_id].apply(lines)  # redact, group, parse: once, before anyone sees the lines
         evicted = record.buffer.extend(lines)
+        if self.budget.over():
+            self._enforce_budget()
         record.lines_seen += len(lines)
+        record.last_line_time = lines[-1].time
+        _count_levels(record.level_counts, lines)
         self.metrics.lines_read.labels(source_id).inc(len(lines))
         if evicted:
             self.metrics.lines_evicted.labels(source_id).inc(evicted)
@@ -365,6 +456,28 @@ class Hub:
         record.watch = mode
         self.metrics.watch_mode.labels(source_id, mode).set(1)
 
+    def _enforce_budget(self) -> None:
+        """Evict across sources until every held line fits the global budget, from the source
+        that holds the most (above its fair share, since the total is over) down to the next
+        biggest, so a chatty source cannot push a quiet one's history out. Runs only when over
+        budget, and frees 1/64 of the budget more so it does not run again for every batch; each
+        step frees at least an even part of what is needed, so a pass takes about as many steps
+        as there are sources."""
+        limit = self.budget.limit
+        assert limit is not None
+        need = self.budget.over() + limit // 64
+        chunk = max(1, need // max(1, sum(1 for r in self.sources.values() if len(r.buffer))))
+        freed = 0
+        while freed < need:
+            ranked = heapq.nlargest(2, self.sources.values(), key=lambda r: r.buffer.bytes)
+            biggest = ranked[0]
+            if not len(biggest.buffer):
+                return
+            runner_up = ranked[1].buffer.bytes if len(ranked) > 1 else 0
+            count, got = biggest.buffer.evict_bytes(min(need - freed, max(biggest.buffer.bytes - runner_up, chunk)))
+            freed += got
+            self.metrics.lines_evicted.labels(biggest.id).inc(count)
+
     def record_bytes(self, source_id: str, count: int) -> None:
         self.sources[source_id].bytes_seen += count
         self.metrics.bytes_read.labels(source_id).inc(count)
@@ -380,13 +493,17 @@ class Hub:
     # --- the transports' side ---
 
     def subscribe(self, sources: frozenset[str] | None) -> Subscription:
-        subscription = Subscription(sources, self.max_pending, self.metrics)
+        subscription = Subscription(sources, self.max_pending, self.metrics, self.quota)
         self._subscribers.add(subscription)
+        if self.quota is not None:
+            self.quota.spread(len(self._subscribers))
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         subscription.close()
         self._subscribers.discard(subscription)
+        if self.quota is not None:
+            self.quota.spread(len(self._subscribers))
 
     def resume_gaps(self, sources: Iterable[str], after_id: int) -> list[Gap]:
         """What a client resuming after `after_id` can no longer get."""
@@ -401,9 +518,8 @@ class Hub:
                     reason = "restart" if exact_after is None else "evicted"
                     gaps.append(Gap(source_id, None, reason, after_id))
                     continue
-            missed = record.buffer.missed_after(after_id)
-            if missed:
-                gaps.append(Gap(source_id, missed, "evicted", after_id))
+            for reason, missed in sorted(record.buffer.missed_by_reason(after_id).items()):
+                gaps.append(Gap(source_id, missed, reason, after_id))
             gaps.extend(Gap(source_id, g.missed, g.reason, g.id) for g in record.losses if g.id > after_id)
         return gaps
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -141,3 +143,39 @@ def test_readme_documents_every_setting_and_starts_with_the_two_commands() -> No
     assert missing == []
     first_block = readme.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
     assert [line.split("#")[0].strip() for line in first_block] == ["./scripts/demo", "./scripts/test"]
+
+
+def _kubelet_secret(folder: Path, version: str, token: str) -> None:
+    """Write a Secret volume the way the kubelet's atomic writer does: a timestamped directory,
+    `..data` pointing at it (swapped by a rename), and `token -> ..data/token`."""
+    data = folder / f"..{version}"
+    data.mkdir()
+    (data / "token").write_text(token)
+    (folder / "..data_tmp").symlink_to(data.name)
+    os.replace(folder / "..data_tmp", folder / "..data")
+    if not (folder / "token").is_symlink():
+        (folder / "token").symlink_to("..data/token")
+
+
+def test_a_swapped_secret_is_picked_up_and_the_old_one_kept_for_a_grace(sidecar, logfile: Path, tmp_path: Path) -> None:
+    mount = tmp_path / "secret"
+    mount.mkdir()
+    _kubelet_secret(mount, "2026_12_02_01", "first-token")
+    server = sidecar({"LOG_SIDECAR_FILES": str(logfile), "LOG_SIDECAR_AUTH": "bearer",
+                      "LOG_SIDECAR_AUTH_SECRET_FILE": str(mount / "token")})
+
+    def status(token: str) -> int:
+        return httpx.get(server.url + "/api/sources", headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert status("first-token") == 200 and status("second-token") == 401
+    with httpx.Client(base_url=server.url) as browser:
+        assert browser.post("/api/login", headers={"Authorization": "Bearer first-token"}).status_code == 200
+        _kubelet_secret(mount, "2026_12_02_02", "second-token")
+        deadline = time.monotonic() + 15
+        while status("second-token") != 200:
+            assert time.monotonic() < deadline, "the new secret was never picked up"
+            time.sleep(0.2)
+        assert status("first-token") == 200  # the previous secret still works for a grace period
+        assert browser.get("/api/sources").status_code == 200  # and so does a session it signed
+    assert status("wrong") == 401
+    assert "auth secret changed" in "".join(server.output)

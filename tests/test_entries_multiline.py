@@ -73,7 +73,7 @@ app/controllers/users_controller.rb:8:in `show'
 
 
 def ingest(text: str, **config: object) -> list[LogLine]:
-    hub = Hub(Metrics(), 10_000, 10_000_000, 1000, IngestConfig(**config))
+    hub = Hub(Metrics(), 10_000, 10_000_000, 1000, ingest=IngestConfig(**config))
     hub.add_source("a", "file", "/logs/a.log")
     lines = [LogLine("a", line, time.time()) for line in text.split("\n")]
     hub.publish("a", lines)

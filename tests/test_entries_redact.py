@@ -46,7 +46,7 @@ PEM_SECRETS = ["MIIEowIBAAKCAQEAsecretPemBodyLineOne", "c2VjcmV0UGVtQm9keUxpbmVU
 
 def ingest(texts: list[str], **config: object) -> tuple[list[LogLine], Metrics]:
     metrics = Metrics()
-    hub = Hub(metrics, 10_000, 10_000_000, 1000, IngestConfig(**config))
+    hub = Hub(metrics, 10_000, 10_000_000, 1000, ingest=IngestConfig(**config))
     hub.add_source("a", "file", "/logs/a.log")
     lines = [LogLine("a", text, time.time()) for text in texts]
     hub.publish("a", lines)

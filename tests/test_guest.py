@@ -296,3 +296,100 @@ def test_host_double_colon_answers_ipv4_and_ipv6(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(15) == 0
+
+
+def _sources(server: SidecarProcess) -> list[dict]:
+    return httpx.get(server.url + "/api/sources", timeout=10).json()["sources"]
+
+
+def test_twenty_files_of_long_lines_stay_under_the_global_budget(sidecar, tmp_path: Path) -> None:
+    budget = 8 * 1_048_576
+    for index in range(20):  # present and empty at start: everything appended later is read
+        (tmp_path / f"app-{index:02d}.log").write_text("")
+    server = sidecar({"LOG_SIDECAR_FILES": str(tmp_path / "*.log"), "LOG_SIDECAR_BUFFER_TOTAL_BYTES": str(budget)})
+    rss_start = server.rss_bytes()
+    block = "".join(f"{n:05d} " + "y" * 4090 + "\n" for n in range(100))
+    for round_ in range(10):  # 20 files x 1000 lines x 4 KB = 80 MB read; each alone fits its 16 MiB bound
+        for index in range(20):
+            with open(tmp_path / f"app-{index:02d}.log", "a") as file:
+                file.write(block)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sources = _sources(server)
+        if len(sources) == 20 and sum(source["lines_seen"] for source in sources) == 20_000:
+            break
+        time.sleep(0.2)
+    assert sum(source["lines_seen"] for source in sources) == 20_000
+    metrics = httpx.get(server.url + "/metrics").text
+    held = sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("log_sidecar_buffer_bytes{"))
+    assert 0 < held <= budget
+    assert _metric(metrics, "log_sidecar_buffer_budget_bytes") == budget
+    # Every source keeps a fair part of the budget: none is squeezed out by the others.
+    assert min(source["bytes_held"] for source in sources) >= budget / 20 / 2
+    assert server.rss_bytes() - rss_start < budget * 1.25 + 40 * 1_048_576  # ~85 MB more without the budget
+
+
+@pytest.mark.parametrize(
+    ("files", "limit"),
+    [
+        ({"memory.max": "268435456\n"}, 268435456),  # cgroup v2
+        ({"memory.max": "max\n"}, None),
+        ({"memory/memory.limit_in_bytes": "536870912\n"}, 536870912),  # cgroup v1
+        ({"memory/memory.limit_in_bytes": "9223372036854771712\n"}, None),  # v1 "no limit"
+        ({}, None),
+    ],
+)
+def test_the_budget_default_follows_the_cgroup_memory_limit(tmp_path: Path, files: dict, limit: int | None) -> None:
+    from sidecar.ops.budget import FIXED_DEFAULT_BYTES, cgroup_memory_limit, default_budget
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_memory_limit(tmp_path) == limit
+    budget = default_budget(limit)
+    if limit is None:
+        assert budget == FIXED_DEFAULT_BYTES
+    else:  # lines plus the queues' quarter stay well under the limit, beside the process's own needs
+        assert budget * 1.25 + 48 * 1_048_576 < limit
+
+
+def test_operator_metrics_exist_from_the_first_scrape(sidecar, tmp_path: Path) -> None:
+    from sidecar import __version__
+
+    log = tmp_path / "app.log"
+    log.write_text("")
+    server = sidecar({"LOG_SIDECAR_FILES": str(tmp_path / "*.log")})
+    metrics = httpx.get(server.url + "/metrics").text
+    assert _metric(metrics, f'log_sidecar_build_info{{version="{__version__}"}}') == 1
+    for name in ("lines_read_total", "lines_dropped_total", "lines_evicted_total", "lines_truncated_total"):
+        assert _metric(metrics, f'log_sidecar_{name}{{source="app.log"}}') == 0, name
+    assert _metric(metrics, 'log_sidecar_rotations_total{kind="rotated",source="app.log"}') == 0
+    assert _metric(metrics, 'log_sidecar_lines_total{level="error",source="app.log"}') == 0
+    for reason in ("client", "send-timeout", "dead-peer", "shutdown", "server"):
+        assert _metric(metrics, f'log_sidecar_streams_closed_total{{reason="{reason}"}}') == 0
+    with open(log, "a") as file:
+        file.write('2026-11-26T12:00:00Z ERROR boom\n{"level":"warn","msg":"slow"}\nplain words\n')
+    deadline = time.monotonic() + 15
+    while _metric(httpx.get(server.url + "/metrics").text, 'log_sidecar_lines_read_total{source="app.log"}') < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    metrics = httpx.get(server.url + "/metrics").text
+    assert _metric(metrics, 'log_sidecar_lines_total{level="error",source="app.log"}') == 1
+    assert _metric(metrics, 'log_sidecar_lines_total{level="warn",source="app.log"}') == 1
+    assert _metric(metrics, 'log_sidecar_lines_total{level="none",source="app.log"}') == 1
+    assert _metric(metrics, 'log_sidecar_buffer_lines{source="app.log"}') == 3
+    assert _metric(metrics, 'log_sidecar_buffer_bytes{source="app.log"}') > 0
+    assert abs(_metric(metrics, 'log_sidecar_last_line_timestamp_seconds{source="app.log"}') - time.time()) < 600
+
+
+def test_a_port_in_use_is_a_clear_exit_2() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "sidecar", "serve"], capture_output=True, text=True, timeout=30,
+                                env={"PATH": "/usr/bin:/bin", "LOG_SIDECAR_PORT": str(port)},
+                                cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr

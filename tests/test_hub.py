@@ -111,3 +111,76 @@ def test_lines_of_a_long_ended_source_are_freed_and_resume_reports_them() -> Non
     hub.set_state("a", "following")  # the file came back: the source carries on
     publish(hub, "a", "again")
     assert [line.text for line in hub.lines(["a"])] == ["again"]
+
+
+def test_the_global_budget_evicts_from_the_biggest_source_and_keeps_a_fair_share() -> None:
+    hub = Hub(Metrics(), 100_000, 10_000_000, 1000, budget_bytes=100_000)
+    for name in ("quiet", "chatty"):
+        hub.add_source(name, "file", f"/logs/{name}.log")
+    publish(hub, "quiet", *["q" * 800 for _ in range(20)])  # ~20 KB: below its fair share (50 KB)
+    for _ in range(50):
+        publish(hub, "chatty", *["c" * 800 for _ in range(20)])  # ~1 MB in all
+        assert hub.budget.held <= 100_000
+        assert hub.budget.held == sum(record.buffer.bytes for record in hub.sources.values())
+    assert len(hub.sources["quiet"].buffer) == 20  # the quiet source's history survives
+    assert 0 < hub.sources["chatty"].buffer.bytes <= 100_000 - hub.sources["quiet"].buffer.bytes
+
+
+def test_sources_over_budget_share_it_evenly() -> None:
+    hub = Hub(Metrics(), 100_000, 10_000_000, 1000, budget_bytes=200_000)
+    names = [f"s{i}" for i in range(4)]
+    for name in names:
+        hub.add_source(name, "file", f"/logs/{name}.log")
+    for round_ in range(30):
+        for name in names:
+            publish(hub, name, *["x" * 1000 for _ in range(10 + round_ % 3)])
+    held = [hub.sources[name].buffer.bytes for name in names]
+    assert sum(held) <= 200_000
+    assert min(held) >= 200_000 / 4 * 0.5  # nobody is squeezed out
+
+
+def test_resume_after_budget_eviction_reports_exactly_how_many_and_why() -> None:
+    hub = Hub(Metrics(), 1000, 10_000_000, 1000, budget_bytes=1_048_576 // 8)
+    hub.add_source("a", "file", "/logs/a.log")
+    seen = publish(hub, "a", "first")
+    publish(hub, "a", *[f"{i} " + "x" * 2000 for i in range(200)])
+    held = hub.lines(["a"])
+    kept = len(held)
+    assert hub.budget.held <= hub.budget.limit and kept < 200
+    [gap] = hub.resume_gaps(["a"], seen[0].id)
+    assert (gap.source, gap.missed, gap.reason) == ("a", 200 - kept, "budget")
+    publish(hub, "a", *[f"more {i}" for i in range(1000)])  # now the per-source line bound evicts too
+    gaps = {gap.reason: gap.missed for gap in hub.resume_gaps(["a"], seen[0].id)}
+    assert sum(gaps.values()) == 1200 - len(hub.lines(["a"]))  # exact: every line is held or in a gap
+    assert set(gaps) == {"budget", "evicted"}
+
+
+def test_slow_clients_queues_are_bounded_by_their_share_of_the_budget() -> None:
+    async def scenario() -> None:
+        hub = Hub(Metrics(), 100_000, 10_000_000, 1_000_000, budget_bytes=400_000)
+        hub.add_source("a", "file", "/logs/a.log")
+        slow = [hub.subscribe(None) for _ in range(4)]
+        for _ in range(100):
+            publish(hub, "a", *["x" * 1000 for _ in range(10)])
+            for subscription in slow:
+                assert subscription.pending_bytes <= 400_000 * 0.25 / 4
+        events = await slow[0].next_events()
+        assert any(isinstance(event, Gap) and event.reason == "slow-client" for event in events)
+
+    run_coroutine(scenario())
+
+
+def test_source_series_are_born_at_zero_and_removed_when_released() -> None:
+    hub = make_hub()
+    registry = hub.metrics.registry
+    for name in ("lines_read_total", "lines_dropped_total", "lines_evicted_total", "bytes_read_total"):
+        assert registry.get_sample_value(f"log_sidecar_{name}", {"source": "a"}) == 0, name
+    assert registry.get_sample_value("log_sidecar_rotations_total", {"source": "a", "kind": "truncated"}) == 0
+    assert registry.get_sample_value("log_sidecar_source_errors_total", {"source": "a", "reason": "EACCES"}) == 0
+    publish(hub, "a", "x")
+    hub.set_state("a", "ended")
+    hub.release_ended(retention=0)
+    assert registry.get_sample_value("log_sidecar_lines_read_total", {"source": "a"}) is None
+    assert registry.get_sample_value("log_sidecar_lines_read_total", {"source": "b"}) == 0
+    hub.set_state("a", "following")  # back again: born again
+    assert registry.get_sample_value("log_sidecar_lines_read_total", {"source": "a"}) == 0

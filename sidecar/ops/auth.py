@@ -10,8 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import os
 import time
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
+from pathlib import Path
 
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
@@ -24,6 +28,69 @@ SESSION_SECONDS = 3600
 # Paths that never need credentials: probes, and the viewer's static shell (it holds no log data).
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/api/auth", "/api/login", "/favicon.ico"})
 OPEN_PREFIXES = ("/static/",)
+# A mounted Secret is swapped by the kubelet (a new `..data` directory, so a new inode): looked
+# at no more often than this, and the secret it replaces still works for the grace period, so
+# clients and sessions that hold it are not cut the moment the new one lands.
+SECRET_CHECK_SECONDS = 2.0
+SECRET_GRACE_SECONDS = 300.0
+logger = logging.getLogger("sidecar.auth")
+
+
+@dataclass
+class Key:
+    """One accepted secret and the session-cookie key derived from it."""
+
+    secret: bytes
+    cookie_key: bytes
+    valid_until: float = float("inf")  # monotonic; finite once a newer secret replaced it
+
+    @classmethod
+    def of(cls, secret: str) -> Key:
+        raw = secret.encode()
+        # Derived from the secret: sessions survive a restart and die when the secret changes.
+        return cls(raw, hmac.new(raw, b"log-sidecar session v1", hashlib.sha256).digest())
+
+
+class SecretFile:
+    """The auth secret file, re-read when the kubelet swaps it (inode, mtime or size change)."""
+
+    def __init__(self, path: Path, first: str) -> None:
+        self.path = path
+        self.keys = [Key.of(first)]
+        self._signature = self._stat()
+        self._checked = time.monotonic()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            info = os.stat(self.path)  # follows `token -> ..data/token` to the file of the moment
+        except OSError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
+
+    def current_keys(self) -> list[Key]:
+        now = time.monotonic()
+        if now - self._checked >= SECRET_CHECK_SECONDS:
+            self._checked = now
+            signature = self._stat()
+            if signature is not None and signature != self._signature:
+                self._reload(signature, now)
+            self.keys = [key for key in self.keys if key.valid_until > now]
+        return self.keys
+
+    def _reload(self, signature: tuple[int, int, int], now: float) -> None:
+        try:
+            value = self.path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            logger.warning("auth secret file %s unreadable (%s): keeping the current secret", self.path, error)
+            return
+        self._signature = signature
+        if not value or value.encode() == self.keys[0].secret:
+            return
+        for key in self.keys:
+            key.valid_until = min(key.valid_until, now + SECRET_GRACE_SECONDS)
+        self.keys.insert(0, Key.of(value))
+        logger.info("auth secret changed: the new one is used, the previous one accepted for %.0f s more",
+                    SECRET_GRACE_SECONDS)
 
 
 class Authenticator:
@@ -32,10 +99,13 @@ class Authenticator:
     def __init__(self, settings: Settings) -> None:
         self.mode = settings.auth
         self.username = settings.auth_username
-        secret = settings.secret()
-        self._secret = secret.encode() if secret else b""
-        # Derived from the secret: sessions survive a restart and die when the secret changes.
-        self._cookie_key = hmac.new(self._secret, b"log-sidecar session v1", hashlib.sha256).digest()
+        secret = settings.secret() or ""
+        self._file = SecretFile(settings.auth_secret_file, secret) if settings.auth_secret_file else None
+        self._keys = [Key.of(secret)]
+
+    def keys(self) -> list[Key]:
+        """The secrets accepted now, newest first."""
+        return self._file.current_keys() if self._file is not None else self._keys
 
     @property
     def enabled(self) -> bool:
@@ -54,15 +124,18 @@ class Authenticator:
             except (ValueError, UnicodeDecodeError):
                 return False
             user_ok = hmac.compare_digest(user.encode(), self.username.encode())
-            return user_ok & hmac.compare_digest(password.encode(), self._secret)
+            return user_ok & self._matches(password.encode())
         return False
 
     def check_token(self, token: str) -> bool:
-        return self.mode == "bearer" and hmac.compare_digest(token.encode(), self._secret)
+        return self.mode == "bearer" and self._matches(token.encode())
+
+    def _matches(self, given: bytes) -> bool:
+        return any(hmac.compare_digest(given, key.secret) for key in self.keys())
 
     def make_session(self, now: float | None = None) -> str:
         expires = int((now or time.time()) + SESSION_SECONDS)
-        return f"{expires}.{self._sign(expires)}"
+        return f"{expires}.{self._sign(expires, self.keys()[0])}"
 
     def session_expiry(self, cookie: str | None) -> int | None:
         """The expiry of a valid, unexpired session cookie, else None."""
@@ -72,13 +145,15 @@ class Authenticator:
         # ASCII only: isdigit() takes "²", and compare_digest raises on non-ASCII str (both a 500).
         if not (expires_text.isascii() and expires_text.isdigit() and len(expires_text) <= 12):
             return None
-        if not hmac.compare_digest(signature.encode("utf-8", "replace"), self._sign(int(expires_text)).encode()):
-            return None
+        given = signature.encode("utf-8", "replace")
         expires = int(expires_text)
+        if not any(hmac.compare_digest(given, self._sign(expires, key).encode()) for key in self.keys()):
+            return None
         return expires if expires > time.time() else None
 
-    def _sign(self, expires: int) -> str:
-        return hmac.new(self._cookie_key, str(expires).encode(), hashlib.sha256).hexdigest()
+    @staticmethod
+    def _sign(expires: int, key: Key) -> str:
+        return hmac.new(key.cookie_key, str(expires).encode(), hashlib.sha256).hexdigest()
 
     def challenge(self) -> str:
         return 'Basic realm="log-sidecar"' if self.mode == "basic" else 'Bearer realm="log-sidecar"'

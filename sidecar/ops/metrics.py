@@ -7,8 +7,17 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from sidecar import __version__
+
 PREFIX = "log_sidecar"
 STREAM_CLOSE_REASONS = ("client", "send-timeout", "dead-peer", "shutdown", "server")
+# Label values known in advance per source kind: their series exist (at 0) from the source's
+# creation, so the first burst shows in increase() and alerts see a series before it moves.
+ROTATION_KINDS = ("rotated", "truncated")
+ERROR_REASONS = {
+    "file": ("EACCES", "ENOENT", "unexpected"),
+    "pod": ("stall", "broken", "unreachable", "unauthorized", "forbidden", "api"),
+}
 disable_created_metrics()  # the *_created series only add noise for counters that live as long as the process
 
 
@@ -68,6 +77,8 @@ class Metrics:
         self.rejected_streams = Counter(
             f"{PREFIX}_rejected_streams", "Streams refused with 429 over the stream cap.", registry=r
         )
+        self.build_info = Gauge(f"{PREFIX}_build_info", "Always 1; the version in a label.", ["version"], registry=r)
+        self.build_info.labels(__version__).set(1)
         self.delivery_lag = Histogram(
             f"{PREFIX}_delivery_lag_seconds",
             "Time from a line being read to its batch being handed to a client connection.",
@@ -81,3 +92,28 @@ class Metrics:
         self.pattern_matches = Counter(
             f"{PREFIX}_pattern_matches", "Lines matching a LOG_SIDECAR_COUNT pattern.", ["source", "pattern"], registry=r
         )
+
+    def per_source(self) -> list[Counter | Gauge]:
+        """Series labelled by source."""
+        return [self.lines_read, self.bytes_read, self.lines_truncated, self.lines_dropped, self.lines_evicted,
+                self.rotations, self.source_errors, self.source_reconnects, self.lines_lost, self.bytes_lost,
+                self.watch_mode, self.redactions, self.pattern_matches]
+
+    def birth_source(self, source: str, kind: str) -> None:
+        """Every known series of a new source, at 0."""
+        for counter in (self.lines_read, self.bytes_read, self.lines_truncated, self.lines_dropped,
+                        self.lines_evicted, self.source_reconnects):
+            counter.labels(source)
+        for rotation in ROTATION_KINDS:
+            self.rotations.labels(source, rotation)
+        for reason in ERROR_REASONS.get(kind, ()):
+            self.source_errors.labels(source, reason)
+        if kind == "file":
+            self.lines_lost.labels(source, "rotated-unread")
+            self.bytes_lost.labels(source, "rotated-unread")
+
+    def forget_source(self, source: str) -> None:
+        """Remove every series of a released source (a deleted dated file, a replaced pod): a
+        sidecar that outlives thousands of them must not export thousands of dead series."""
+        for counter in self.per_source():
+            counter.remove_by_labels({"source": source})

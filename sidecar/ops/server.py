@@ -155,9 +155,8 @@ class SidecarServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run(app, settings: Settings) -> None:
-    """Serve `app` until SIGTERM; returns once every stream is closed."""
-    sock = listening_socket(settings.host, settings.port)
+def run(app, settings: Settings, sock: socket.socket) -> None:
+    """Serve `app` on `sock` (from `listening_socket`) until SIGTERM; returns once every stream is closed."""
     trusted = ",".join(settings.trusted_proxies)
     config = uvicorn.Config(
         TransportScope(app),
