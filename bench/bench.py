@@ -485,8 +485,9 @@ def client_main(conn, cfg: ClientConfig) -> None:  # runs in a child process
                     st.lines += n
                     st.last_line_ns = t_recv
                     pos = data.rfind(b'"text":"')
-                    if pos >= 0 and len(data) >= pos + 18:
-                        seq = int(data[pos + 8 : pos + 18])
+                    found = TEXT_RE.match(data, pos) if pos >= 0 else None
+                    if found is not None:
+                        seq = int(found.group(1))
                         if seq <= st.last_seq:
                             st.out_of_order += 1
                         st.last_seq = seq

@@ -299,6 +299,13 @@ class Hub:
             if subscriber.wants(source_id):
                 subscriber.offer(batch)
 
+    def ingest_outside(self, source_id: str, lines: list[LogLine]) -> list[LogLine]:
+        """Redact and parse lines that bypass the buffer (a previous container's log, read on
+        request), so they leave the pod as redacted as every other line. Not counted."""
+        if lines:
+            Ingest(source_id, self.ingest_config, None).apply(lines)
+        return lines
+
     def record_bytes(self, source_id: str, count: int) -> None:
         self.sources[source_id].bytes_seen += count
         self.metrics.bytes_read.labels(source_id).inc(count)
