@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sidecar.entries.ingest import Ingest, IngestConfig
-from sidecar.lines import LogLine
+from sidecar.lines import LogLine, held_bytes
 from sidecar.ops.metrics import Metrics
 
 # A line costs its text plus the Python objects around it; counted so the byte bound is honest.
@@ -137,7 +137,7 @@ class RingBuffer:
         """Append lines, evict the oldest past either bound; returns how many were evicted."""
         for line in lines:
             self._lines.append(line)
-            self.bytes += len(line.text) + LINE_OVERHEAD_BYTES
+            self.bytes += held_bytes(line) + LINE_OVERHEAD_BYTES
         evicted = 0
         while self._lines and (len(self._lines) > self.max_lines or self.bytes > self.max_bytes):
             self._evict_oldest()
@@ -153,7 +153,7 @@ class RingBuffer:
 
     def _evict_oldest(self) -> None:
         old = self._lines.popleft()
-        self.bytes -= len(old.text) + LINE_OVERHEAD_BYTES
+        self.bytes -= held_bytes(old) + LINE_OVERHEAD_BYTES
         if self._evicted and self._evicted[-1][1] + 1 == old.id:
             self._evicted[-1][1] = old.id
         else:
