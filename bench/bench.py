@@ -485,8 +485,9 @@ def client_main(conn, cfg: ClientConfig) -> None:  # runs in a child process
                     st.lines += n
                     st.last_line_ns = t_recv
                     pos = data.rfind(b'"text":"')
-                    if pos >= 0 and len(data) >= pos + 18:
-                        seq = int(data[pos + 8 : pos + 18])
+                    found = TEXT_RE.match(data, pos) if pos >= 0 else None
+                    if found is not None:
+                        seq = int(found.group(1))
                         if seq <= st.last_seq:
                             st.out_of_order += 1
                         st.last_seq = seq
@@ -935,8 +936,9 @@ def client_capacity(seconds: float = 0.5) -> float:
             data = carry + chunk[off : off + (1 << 18)]
             n += data.count(LINE_TOKEN)
             pos = data.rfind(b'"text":"')
-            if pos >= 0:
-                int(data[pos + 8 : pos + 18])
+            found = TEXT_RE.match(data, pos) if pos >= 0 else None
+            if found is not None:
+                int(found.group(1))
             b"event: gap" in data  # noqa: B015 - same work as the client
             carry = data[-5:]
     return n / (time.perf_counter() - start)

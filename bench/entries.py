@@ -152,7 +152,7 @@ VARIANTS = {
 }
 
 
-def e2e(quick: bool, variants: list[str], repo: Path | None) -> None:
+def e2e(quick: bool, variants: list[str], repo: Path | None, wait_quiet: float) -> None:
     if repo is not None:
         bench.REPO = repo
     original_env = bench.sidecar_env
@@ -164,7 +164,8 @@ def e2e(quick: bool, variants: list[str], repo: Path | None) -> None:
         bench.make_line = make
         bench.sidecar_env = lambda extra=None, env=env: original_env({**env, **(extra or {})})
         for name, scenario in (("throughput", bench.scenario_throughput), ("latency", bench.scenario_latency)):
-            print(f"\n== {variant} {name} (other cores busy: {bench.machine_load(0)[0]:.2f})", flush=True)
+            cores, waited = bench.machine_load(wait_quiet)
+            print(f"\n== {variant} {name} (other cores busy: {cores:.2f}, waited {waited:.0f} s)", flush=True)
             scenario(report, quick)
     report.summary()
 
@@ -176,12 +177,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repo", type=Path)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                        help="before each scenario wait up to SECONDS for other processes to use < 0.3 core")
     options = parser.parse_args()
     if options.what == "micro":
         micro(options.rounds)
     else:
         bench.raise_nofile(4096)
-        e2e(options.quick, [v.strip() for v in options.variants.split(",") if v.strip()], options.repo)
+        e2e(options.quick, [v.strip() for v in options.variants.split(",") if v.strip()], options.repo, options.wait_quiet)
     return 0
 
 

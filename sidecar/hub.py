@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.entries.ingest import Ingest, IngestConfig
-from sidecar.lines import LogLine
+from sidecar.lines import LogLine, held_bytes
 from sidecar.ops.metrics import Metrics
 
 # A line costs its text plus the Python objects around it (the Struct, its str, float and int,
@@ -185,7 +185,7 @@ class RingBuffer:
         before = self.bytes
         for line in lines:
             self._lines.append(line)
-            self.bytes += len(line.text) + LINE_OVERHEAD_BYTES
+            self.bytes += held_bytes(line) + LINE_OVERHEAD_BYTES
         self.budget.held += self.bytes - before
         evicted = 0
         while self._lines and (len(self._lines) > self.max_lines or self.bytes > self.max_bytes):
@@ -211,7 +211,7 @@ class RingBuffer:
 
     def _evict_oldest(self, reason: str = "evicted") -> None:
         old = self._lines.popleft()
-        size = len(old.text) + LINE_OVERHEAD_BYTES
+        size = held_bytes(old) + LINE_OVERHEAD_BYTES
         self.bytes -= size
         self.budget.held -= size
         run = self._evicted[-1] if self._evicted else None
@@ -477,6 +477,13 @@ class Hub:
             count, got = biggest.buffer.evict_bytes(min(need - freed, max(biggest.buffer.bytes - runner_up, chunk)))
             freed += got
             self.metrics.lines_evicted.labels(biggest.id).inc(count)
+
+    def ingest_outside(self, source_id: str, lines: list[LogLine]) -> list[LogLine]:
+        """Redact and parse lines that bypass the buffer (a previous container's log, read on
+        request), so they leave the pod as redacted as every other line. Not counted."""
+        if lines:
+            Ingest(source_id, self.ingest_config, None).apply(lines)
+        return lines
 
     def record_bytes(self, source_id: str, count: int) -> None:
         self.sources[source_id].bytes_seen += count

@@ -56,6 +56,17 @@ class LogLine(msgspec.Struct):
     fields: dict | None = None
 
 
+# Parsed fields cost Python objects: measured ~560 B (JSON) to ~1,050 B (logfmt) per ~100-byte
+# line (bench/entries.py). Counted as this many bytes per byte of text, so byte bounds stay honest.
+FIELDS_BYTES_PER_TEXT_BYTE = 10
+
+
+def held_bytes(line: LogLine) -> int:
+    """What holding `line` costs beyond its fixed overhead: its text, and its parsed fields."""
+    size = len(line.text)
+    return size * (1 + FIELDS_BYTES_PER_TEXT_BYTE) if line.fields is not None else size
+
+
 def detect_level(text: str) -> str | None:
     """Best-effort severity: a JSON level key, a `level=` pair, a level word, or a klog prefix."""
     head = text[:_HEAD]

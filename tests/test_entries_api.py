@@ -198,3 +198,15 @@ def test_the_pod_log_source_groups_entries_too(follow_web_app, fake) -> None:  #
     lines = client.lines("web.app")
     assert [line["entry"] == lines[0]["id"] for line in lines] == [True, True, True, False]
     assert [line["level"] for line in lines] == ["error", "error", "error", "info"]
+
+
+def test_a_previous_instance_is_redacted_and_parsed_too(follow_web_app, fake) -> None:  # noqa: F811
+    side, client = follow_web_app()
+    fake.emit("web", "app", ["INFO db at postgres://app:prevSecret99@db/x", '{"level":"error","msg":"bye"}'])
+    client.wait(lambda: len(client.texts("web.app")) == 2, "the first instance's lines")
+    fake.restart("web", "app")
+    page = httpx.get(side.url + "/api/lines", params={"source": "web.app", "previous": "true"})
+    assert page.status_code == 200 and "prevSecret99" not in page.text
+    lines = page.json()["lines"]
+    assert "[REDACTED:url-credentials]" in lines[0]["text"]
+    assert lines[1]["fields"] == {"level": "error", "msg": "bye"} and lines[1]["level"] == "error"

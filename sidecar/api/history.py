@@ -41,7 +41,7 @@ async def lines_page(
     keep = line_filter(grep, level, field)
     sources = select_sources(hub, source)
     if previous:
-        lines = await _previous_instance_lines(request, sources, limit)
+        lines = hub.ingest_outside(sources[0], await _previous_instance_lines(request, sources, limit))
         return _page([line for line in lines if keep.keeps_all or keep(line)], more=False)
     # A page holds whole entries: cut by `limit` inside one, it is extended to the entry's edge.
     select = None if keep.keeps_all else EntrySelection(keep, hub, sources)

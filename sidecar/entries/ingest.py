@@ -54,7 +54,8 @@ def split_named(items: list[str]) -> list[tuple[str, str]]:
 
 
 class Ingest:
-    def __init__(self, source_id: str, config: IngestConfig, metrics: Metrics) -> None:
+    def __init__(self, source_id: str, config: IngestConfig, metrics: Metrics | None) -> None:
+        """`metrics` None: nothing is counted (lines from outside the hub, read again on request)."""
         self.source_id = source_id
         self.config = config
         self.redactor = Redactor(list(config.rules))
@@ -62,6 +63,8 @@ class Ingest:
         self.counter = PatternCounter(list(config.count))
         self.metrics = metrics
         self.entry: LogLine | None = None  # the open entry's first line
+        if metrics is None:
+            return
         for name in self.redactor.names:
             metrics.redactions.labels(source_id, name).inc(0)
         for name, _ in self.counter.patterns:
@@ -89,9 +92,10 @@ class Ingest:
             grouper.started(text, line.level)
             entry = line
         self.entry = entry
-        self._count(lines, texts, redactions)
+        if self.metrics is not None:
+            self._count(texts, redactions)
 
-    def _count(self, lines: list[LogLine], texts: list[str], redactions: dict[str, int]) -> None:
+    def _count(self, texts: list[str], redactions: dict[str, int]) -> None:
         for name, count in redactions.items():
             self.metrics.redactions.labels(self.source_id, name).inc(count)
         if self.counter.patterns:
