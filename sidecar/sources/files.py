@@ -103,6 +103,7 @@ AGE_SLACK_NS = 1_000_000_000
 SAME_FILE_BYTES = 64
 # Closed rotated files watched for late writes (counted as lost), per path.
 CLOSED_KEPT = 8
+LATE_WRITES_WATCHED = 600.0  # seconds: a logger that writes to a file rotated that long ago is gone
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".z")
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _GLOB_MAGIC = re.compile(r"[*?[]")
@@ -275,7 +276,8 @@ class FileTailer:
         self._scanned = False
         self._rotated_from: OpenFile | None = None  # the last current file, until the next one is open
         # Rotated files closed while still there: (ident, offset). Writes past the offset are lost.
-        self.closed: deque[tuple[tuple[int, int], int, str, bytes]] = deque(maxlen=CLOSED_KEPT)  # ident, offset, real path, head
+        # (ident, offset, real path, head, when closed), watched for LATE_WRITES_WATCHED seconds.
+        self.closed: deque[tuple[tuple[int, int], int, str, bytes, float]] = deque(maxlen=CLOSED_KEPT)
         self.is_followed: Callable[[str], bool] = lambda path: False  # paths with a tailer of their own
         self.checkpoint: Checkpoint | None = None
         self.resume: dict[tuple[int, int], Mark] | None = None  # where the run before stopped, per file
@@ -613,7 +615,7 @@ class FileTailer:
         except OSError:
             still_there = False
         if still_there:  # late writes to it can still be seen, and counted as lost
-            self.closed.append((old.ident, old.offset, old.real_path, old.head[:SAME_FILE_BYTES]))
+            self.closed.append((old.ident, old.offset, old.real_path, old.head[:SAME_FILE_BYTES], time.monotonic()))
         self.known[old.ident] = old.head[:SAME_FILE_BYTES]
         if self.checkpoint is not None:
             self.checkpoint.record_close(self.id, old.ident)
@@ -696,8 +698,11 @@ class FileTailer:
         if not self.closed:
             return
         scans: dict[str, dict] = {}
-        kept: deque[tuple[tuple[int, int], int, str, bytes]] = deque(maxlen=CLOSED_KEPT)
-        for ident, offset, real_path, head in self.closed:
+        kept: deque[tuple[tuple[int, int], int, str, bytes, float]] = deque(maxlen=CLOSED_KEPT)
+        watched_since = time.monotonic() - LATE_WRITES_WATCHED
+        for ident, offset, real_path, head, closed_at in self.closed:
+            if closed_at < watched_since:
+                continue
             siblings = scans.get(real_path)
             if siblings is None:
                 siblings = scans[real_path] = self._siblings(real_path)
@@ -710,7 +715,7 @@ class FileTailer:
                     self._lose(lines or None, st.st_size - offset)
                     logger.warning("%s: %d lines written to %s after it was closed", self.path, lines, path)
                 offset = st.st_size
-            kept.append((ident, offset, real_path, head))
+            kept.append((ident, offset, real_path, head, closed_at))
         self.closed = kept
 
     def _end_if_gone(self) -> None:
