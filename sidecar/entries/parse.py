@@ -151,11 +151,40 @@ def logfmt_fields(text: str) -> dict | None:
             if not equals or not key:
                 return None
             fields[key] = value
-    elif _LOGFMT_LINE.fullmatch(text) is not None:
+    elif "\\" not in text:  # quotes without escapes: split on the quotes, then on whitespace
+        fields = _logfmt_quoted(text.split('"'))
+        if fields is None:
+            return None
+    elif _LOGFMT_LINE.fullmatch(text) is not None:  # escapes inside quotes: the regex way
         fields = {key: _unquote(value) for key, value in _LOGFMT_PAIR.findall(text)}
     else:
         return None
     return fields if 2 <= len(fields) <= MAX_FIELDS else None
+
+
+def _logfmt_quoted(parts: list[str]) -> dict | None:
+    """Pairs from a line split on `"`: even parts are outside quotes, odd ones quoted values,
+    each of which must follow a `key=` that ends the part before it."""
+    if len(parts) % 2 == 0:
+        return None  # a quote left open
+    fields: dict[str, str] = {}
+    last = len(parts) - 1
+    for index in range(0, len(parts), 2):
+        part = parts[index]
+        if index and part and not part[0].isspace():
+            return None  # text glued to a closing quote
+        tokens = part.split()
+        opens = index < last  # a quoted value follows this part
+        if opens and (not tokens or part[-1].isspace() or not tokens[-1].endswith("=")):
+            return None
+        for token in tokens:
+            key, equals, value = token.partition("=")
+            if not equals or not key:
+                return None
+            fields[key] = value
+        if opens:
+            fields[tokens[-1][:-1]] = parts[index + 1]
+    return fields
 
 
 def _unquote(value: str) -> str:
