@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
@@ -177,8 +177,9 @@ class Settings(BaseSettings):
 
     @field_validator("redact_patterns", "count")
     @classmethod
-    def _check_named(cls, items: list[str]) -> list[str]:
+    def _check_named(cls, items: list[str], info: ValidationInfo) -> list[str]:
         from sidecar.entries.patterns import compile_pattern
+        from sidecar.entries.redact import compile_rule
 
         if len(items) > 50:
             raise ValueError("at most 50 patterns (each is a label value of a metric)")
@@ -191,7 +192,7 @@ class Settings(BaseSettings):
             if name in names:
                 raise ValueError(f"{name!r} given twice")
             names.append(name)
-            compile_pattern(name, pattern)
+            (compile_rule if info.field_name == "redact_patterns" else compile_pattern)(name, pattern)
         return items
 
     @field_validator("multiline")

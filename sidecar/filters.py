@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import re2
 
-from sidecar.entries.parse import lookup
+from sidecar.entries.parse import decode_fields, lookup
 from sidecar.lines import LEVEL_RANK, LEVELS, LogLine
 
 if TYPE_CHECKING:
@@ -114,6 +114,27 @@ def _as_text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+# Decoded fields of recent lines, shared by every client filtering on fields: a line is decoded
+# once however many clients look at it. Keyed by the id of the Raw object, which the entry keeps
+# alive, so an id cannot be reused while it is cached. Small: a few batches' worth.
+_DECODED: dict[int, tuple[object, dict | None]] = {}
+DECODED_CACHE_LINES = 4096
+
+
+def fields_of(line: LogLine) -> dict | None:
+    raw = line.fields
+    if raw is None:
+        return None
+    hit = _DECODED.get(id(raw))
+    if hit is not None and hit[0] is raw:
+        return hit[1]
+    value = decode_fields(raw)
+    if len(_DECODED) >= DECODED_CACHE_LINES:
+        _DECODED.clear()
+    _DECODED[id(raw)] = (raw, value)
+    return value
+
+
 class LineFilter:
     """grep AND level AND every field expression. Empty filter keeps everything."""
 
@@ -129,7 +150,7 @@ class LineFilter:
             search = self._search
             self._conditions.append(lambda line: search(line.text) is not None)
         for field in self._fields:
-            self._conditions.append(lambda line, field=field: field(line.fields))
+            self._conditions.append(lambda line, field=field: field(fields_of(line)))
         self.full = (1 << len(self._conditions)) - 1
         self._min_rank = 0
         if self.level is not None:

@@ -52,19 +52,14 @@ class LogLine(msgspec.Struct):
     # The id of the first line of the multi-line entry this line belongs to (== id for a first
     # or standalone line); set by the hub's ingest stage with `id`.
     entry: int = 0
-    # The parsed JSON/logfmt object of a structured line, else None (see sidecar/entries/parse.py).
-    fields: dict | None = None
-
-
-# Parsed fields cost Python objects: measured ~560 B (JSON) to ~1,050 B (logfmt) per ~100-byte
-# line (bench/entries.py). Counted as this many bytes per byte of text, so byte bounds stay honest.
-FIELDS_BYTES_PER_TEXT_BYTE = 10
+    # The JSON object of a structured line's fields (JSON or logfmt), else None; kept as JSON
+    # bytes and sent as they are (see sidecar/entries/parse.py).
+    fields: msgspec.Raw | None = None
 
 
 def held_bytes(line: LogLine) -> int:
-    """What holding `line` costs beyond its fixed overhead: its text, and its parsed fields."""
-    size = len(line.text)
-    return size * (1 + FIELDS_BYTES_PER_TEXT_BYTE) if line.fields is not None else size
+    """What holding `line` costs beyond its fixed overhead: its text, and its fields' JSON bytes."""
+    return len(line.text) + (len(line.fields) + 40 if line.fields is not None else 0)
 
 
 def detect_level(text: str) -> str | None:

@@ -174,8 +174,8 @@ def test_pattern_counters_count_matching_lines_per_source(sidecar, logs: Path) -
 
 @pytest.mark.parametrize(
     ("setting", "value", "message"),
-    [("count", "errors", "NAME=RE2"), ("count", "x=(", "invalid RE2"), ("multiline", "(", "multiline"),
-     ("redact_patterns", "card=[", "invalid RE2"), ("redact", "maybe", "redact")],
+    [("count", "errors", "NAME=RE2"), ("count", "x=(", "count pattern 'x'"), ("multiline", "(", "multiline"),
+     ("redact_patterns", "card=[", "redact rule 'card'"), ("redact", "maybe", "redact")],
 )
 def test_bad_entries_settings_stop_the_start_with_a_clear_message(setting: str, value: str, message: str) -> None:
     result = subprocess.run(

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sidecar.entries.parse import MAX_FIELDS, MAX_PARSE_BYTES, leading_time, parse_line
+from sidecar.entries.parse import MAX_FIELDS, MAX_PARSE_BYTES, decode_fields, leading_time, parse_line
 
 T = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc).timestamp()
 
@@ -33,12 +33,12 @@ def test_level_and_time_come_from_the_usual_keys(text: str, level: str, stamp: f
 
 def test_json_fields_keep_their_nesting_and_types() -> None:
     parsed = parse_line('{"msg":"x","http":{"status":503,"path":"/a"},"ok":false,"tags":["a"]}')
-    assert parsed.fields == {"msg": "x", "http": {"status": 503, "path": "/a"}, "ok": False, "tags": ["a"]}
+    assert decode_fields(parsed.fields) == {"msg": "x", "http": {"status": 503, "path": "/a"}, "ok": False, "tags": ["a"]}
 
 
 def test_logfmt_fields_unquote_values() -> None:
     parsed = parse_line('level=info msg="hello \\"world\\"" user=bob empty= http.status=200')
-    assert parsed.fields == {"level": "info", "msg": 'hello "world"', "user": "bob", "empty": "", "http.status": "200"}
+    assert decode_fields(parsed.fields) == {"level": "info", "msg": 'hello "world"', "user": "bob", "empty": "", "http.status": "200"}
 
 
 @pytest.mark.parametrize(
@@ -50,14 +50,24 @@ def test_logfmt_fields_unquote_values() -> None:
         '{"unterminated": ',
         "[1, 2, 3]",
         '{"a": 1} trailing',
-        "{" + '"a":' * 10 + "1" + "}" * 10,  # deeper than the bound
-        json.dumps({f"k{i}": i for i in range(MAX_FIELDS + 1)}),  # more keys than the bound
+        " ".join(f"k{i}=v" for i in range(MAX_FIELDS + 1)),  # more pairs than the bound
         json.dumps({"pad": "x" * MAX_PARSE_BYTES}),  # larger than the bound
         'msg="never closed level=info',
     ],
 )
 def test_lines_that_are_not_structured_or_too_big_keep_no_fields(text: str) -> None:
     assert parse_line(text).fields is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{" + '"a":{' * 10 + "}" * 10 + "}", json.dumps({f"k{i}": i for i in range(MAX_FIELDS + 1)})],
+    ids=["deeper-than-the-bound", "more-keys-than-the-bound"],
+)
+def test_objects_past_the_bounds_are_not_decoded_for_filters(text: str) -> None:
+    parsed = parse_line(text)
+    assert parsed.fields is not None and bytes(parsed.fields) == text.encode()  # sent as they are
+    assert decode_fields(parsed.fields) is None  # but field filters do not walk them
 
 
 @pytest.mark.parametrize(

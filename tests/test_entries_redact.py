@@ -60,7 +60,7 @@ def test_each_kind_of_secret_is_replaced_by_its_rule(rule: str, text: str, secre
     assert f"[REDACTED:{rule}]" in line.text
     assert metrics.registry.get_sample_value("log_sidecar_redactions_total", {"source": "a", "rule": rule}) >= 1
     if line.fields is not None:  # structured lines stay parseable, the secret gone from the fields too
-        assert secret not in json.dumps(line.fields)
+        assert secret not in bytes(line.fields).decode()
 
 
 def test_a_pem_block_is_redacted_across_lines_and_joins_its_entry() -> None:

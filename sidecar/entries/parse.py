@@ -1,7 +1,14 @@
 """Structured lines (JSON, logfmt) and the line's own time, parsed once at ingest.
 
-Bounded so a hostile or huge line costs little: lines longer than MAX_PARSE_BYTES, deeper than
-MAX_DEPTH or with more than MAX_FIELDS keys are left unparsed (`fields` None, text kept).
+A line's fields are kept as JSON bytes (`msgspec.Raw`): for a JSON line its own (redacted)
+text, checked by one decode that reads only the level and time keys; for logfmt the pairs
+encoded once. So a held line's fields are one bytes object (no Python dict per line for the
+garbage collector to walk), sent as they are on the wire, and decoded only for field filters
+(`decode_fields`, cached so each line is decoded once however many clients filter on it).
+
+Bounded so a hostile or huge line costs little: lines longer than MAX_PARSE_BYTES, and logfmt
+lines with more than MAX_FIELDS pairs, are left unparsed (`fields` None, text kept); decoding
+for a filter gives up past MAX_DEPTH levels or MAX_FIELDS keys.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timezone
+from typing import Any
 
 import msgspec
 
@@ -23,6 +31,7 @@ MESSAGE_KEYS = ("msg", "message")
 # Bunyan/pino numeric levels.
 _NUMERIC_LEVELS = {10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal"}
 _DECODE = msgspec.json.Decoder()
+_ENCODE = msgspec.json.Encoder().encode
 # logfmt with Python's re: one fullmatch and one findall in C. Linear: every token is a key
 # without spaces, quotes or `=`, then `=`, then a quoted string or a run of non-spaces.
 _KEY, _VALUE = r'[^\s="]+', r'(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*)'
@@ -32,31 +41,82 @@ _ESCAPE = re.compile(r"\\(.)")
 _KLOG = "IWEF"
 
 
-class Parsed(msgspec.Struct):
+class Parsed(msgspec.Struct, gc=False):
     """What parsing found in one line; None where nothing was found."""
 
-    fields: dict | None = None
+    fields: msgspec.Raw | None = None
     level: str | None = None
     time: float | None = None
 
 
+class _Head(msgspec.Struct, gc=False):
+    """The keys of a JSON line that say its level and time; msgspec skips (and checks) the rest."""
+
+    level: Any = None
+    lvl: Any = None
+    severity: Any = None
+    loglevel: Any = None
+    levelname: Any = None
+    log_level: Any = None
+    log_dot_level: Any = msgspec.field(default=None, name="log.level")
+    log: Any = None  # ECS: {"log": {"level": ...}}
+    ts: Any = None
+    time: Any = None
+    timestamp: Any = None
+    at_timestamp: Any = msgspec.field(default=None, name="@timestamp")
+    t: Any = None
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+
 def parse_line(text: str, assume_utc: bool = False) -> Parsed:
     """Fields, level and time of one (first) line. Cheap exits first: this runs for every line."""
-    fields = None
-    if text[:1] == "{":
-        fields = json_fields(text)
+    if text[:1] == "{" and len(text) <= MAX_PARSE_BYTES:
+        try:
+            head = _HEAD.decode(text)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            head = None  # not a JSON object: plain text that starts with a brace
+        if head is not None:
+            level = _json_level(head) or detect_level(text)
+            stamp = _json_time(head)
+            return Parsed(msgspec.Raw(text.encode()), level, stamp if stamp is not None else leading_time(text, assume_utc))
     elif "=" in text:
         fields = logfmt_fields(text)
-    if fields is not None:
-        return Parsed(fields, field_level(fields) or detect_level(text), field_time(fields) or leading_time(text, assume_utc))
+        if fields is not None:
+            stamp = field_time(fields)
+            return Parsed(
+                msgspec.Raw(_ENCODE(fields)),
+                field_level(fields) or detect_level(text),
+                stamp if stamp is not None else leading_time(text, assume_utc),
+            )
     return Parsed(None, detect_level(text), leading_time(text, assume_utc))
 
 
-def json_fields(text: str) -> dict | None:
-    if len(text) > MAX_PARSE_BYTES or text.rstrip()[-1:] != "}":
+def _json_level(head: _Head) -> str | None:
+    nested = head.log.get("level") if isinstance(head.log, dict) else None
+    for value in (head.level, head.lvl, head.severity, head.loglevel, head.levelname, head.log_level,
+                  head.log_dot_level, nested):
+        level = _level_of(value)
+        if level is not None:
+            return level
+    return None
+
+
+def _json_time(head: _Head) -> float | None:
+    for value in (head.ts, head.time, head.timestamp, head.at_timestamp, head.t):
+        stamp = _time_of(value)
+        if stamp is not None:
+            return stamp
+    return None
+
+
+def decode_fields(raw: msgspec.Raw | None) -> dict | None:
+    """The fields as a dict, for filters; None when absent, not an object or past the bounds."""
+    if raw is None:
         return None
     try:
-        value = _DECODE.decode(text)
+        value = _DECODE.decode(raw)
     except msgspec.DecodeError:
         return None
     if not isinstance(value, dict) or not _bounded(value, 1, [0]):
@@ -91,11 +151,40 @@ def logfmt_fields(text: str) -> dict | None:
             if not equals or not key:
                 return None
             fields[key] = value
-    elif _LOGFMT_LINE.fullmatch(text) is not None:
+    elif "\\" not in text:  # quotes without escapes: split on the quotes, then on whitespace
+        fields = _logfmt_quoted(text.split('"'))
+        if fields is None:
+            return None
+    elif _LOGFMT_LINE.fullmatch(text) is not None:  # escapes inside quotes: the regex way
         fields = {key: _unquote(value) for key, value in _LOGFMT_PAIR.findall(text)}
     else:
         return None
     return fields if 2 <= len(fields) <= MAX_FIELDS else None
+
+
+def _logfmt_quoted(parts: list[str]) -> dict | None:
+    """Pairs from a line split on `"`: even parts are outside quotes, odd ones quoted values,
+    each of which must follow a `key=` that ends the part before it."""
+    if len(parts) % 2 == 0:
+        return None  # a quote left open
+    fields: dict[str, str] = {}
+    last = len(parts) - 1
+    for index in range(0, len(parts), 2):
+        part = parts[index]
+        if index and part and not part[0].isspace():
+            return None  # text glued to a closing quote
+        tokens = part.split()
+        opens = index < last  # a quoted value follows this part
+        if opens and (not tokens or part[-1].isspace() or not tokens[-1].endswith("=")):
+            return None
+        for token in tokens:
+            key, equals, value = token.partition("=")
+            if not equals or not key:
+                return None
+            fields[key] = value
+        if opens:
+            fields[tokens[-1][:-1]] = parts[index + 1]
+    return fields
 
 
 def _unquote(value: str) -> str:
@@ -125,30 +214,37 @@ def field_level(fields: dict) -> str | None:
                 value = lookup(fields, key)
             except KeyError:
                 continue
-        if value is None:
-            continue
-        if isinstance(value, str):
-            level = normalise_level(value)
-            if level is not None:
-                return level
-        elif isinstance(value, int) and not isinstance(value, bool):
-            return _NUMERIC_LEVELS.get(value)
+        level = _level_of(value)
+        if level is not None:
+            return level
+    return None
+
+
+def _level_of(value: object) -> str | None:
+    if isinstance(value, str):
+        return normalise_level(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _NUMERIC_LEVELS.get(value)
     return None
 
 
 def field_time(fields: dict) -> float | None:
     for key in TIME_KEYS:
-        value = fields.get(key)
-        if value is None or isinstance(value, bool):
-            continue
-        if isinstance(value, str):
-            if value.replace(".", "", 1).isdigit():
-                return epoch_seconds(float(value))
-            stamp = rfc3339(value, assume_utc=True)  # a JSON/logfmt time without zone is UTC by convention (zap, logrus)
-            if stamp is not None:
-                return stamp
-        elif isinstance(value, (int, float)):
+        stamp = _time_of(fields.get(key))
+        if stamp is not None:
+            return stamp
+    return None
+
+
+def _time_of(value: object) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if value.replace(".", "", 1).isdigit():
             return epoch_seconds(float(value))
+        return rfc3339(value, assume_utc=True)  # a JSON/logfmt time without zone is UTC by convention (zap, logrus)
+    if isinstance(value, (int, float)):
+        return epoch_seconds(float(value))
     return None
 
 
@@ -200,4 +296,4 @@ def _klog_time(text: str) -> float | None:
     return stamp.timestamp()
 
 
-__all__ = ["LEVEL_RANK", "Parsed", "parse_line", "lookup", "leading_time"]
+__all__ = ["LEVEL_RANK", "Parsed", "decode_fields", "parse_line", "lookup", "leading_time"]
