@@ -144,6 +144,12 @@ export class FilteredView {
   constructor() {
     this.rows = [];
     this.maxChars = 0;
+    this.markers = 0; // notice rows among `rows`, kept up to date so no pass over all rows is needed
+  }
+
+  /** Real lines shown (notice rows excluded). */
+  get shownCount() {
+    return this.rows.length - this.markers;
   }
 
   keeps(line, filter) {
@@ -153,10 +159,12 @@ export class FilteredView {
   rebuild(store, filter) {
     const rows = [];
     let maxChars = 0;
+    let markers = 0;
     const lines = store.lines;
     if (!filter.active) {
       for (let i = 0; i < lines.length; i++) {
         rows.push(lines[i]);
+        if (lines[i].marker) markers++;
         if (lines[i].plain.length > maxChars) maxChars = lines[i].plain.length;
       }
     } else {
@@ -164,21 +172,24 @@ export class FilteredView {
         const line = lines[i];
         if (line.marker || filter.test(line)) {
           rows.push(line);
+          if (line.marker) markers++;
           if (line.plain.length > maxChars) maxChars = line.plain.length;
         }
       }
     }
     this.rows = rows;
     this.maxChars = maxChars;
+    this.markers = markers;
   }
 
-  /** Returns how many rows were added at the end. */
+  /** Returns how many real lines (not notices) were added at the end. */
   append(lines, filter) {
     let added = 0;
     for (const line of lines) {
       if (this.keeps(line, filter)) {
         this.rows.push(line);
-        added++;
+        if (line.marker) this.markers++;
+        else added++;
         if (line.plain.length > this.maxChars) this.maxChars = line.plain.length;
       }
     }
@@ -190,7 +201,10 @@ export class FilteredView {
     const kept = lines.filter((line) => this.keeps(line, filter));
     if (kept.length) {
       this.rows = kept.concat(this.rows);
-      for (const line of kept) if (line.plain.length > this.maxChars) this.maxChars = line.plain.length;
+      for (const line of kept) {
+        if (line.marker) this.markers++;
+        if (line.plain.length > this.maxChars) this.maxChars = line.plain.length;
+      }
     }
     return kept;
   }
@@ -198,11 +212,15 @@ export class FilteredView {
   /** Drop rows with id <= boundary; returns the dropped rows. */
   dropThrough(boundary) {
     const n = lowerBound(this.rows, boundary + 0.25); // rows with id <= boundary
-    return n ? this.rows.splice(0, n) : [];
+    if (!n) return [];
+    const dropped = this.rows.splice(0, n);
+    for (const line of dropped) if (line.marker) this.markers--;
+    return dropped;
   }
 
   clear() {
     this.rows = [];
     this.maxChars = 0;
+    this.markers = 0;
   }
 }
