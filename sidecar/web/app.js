@@ -57,5 +57,8 @@ window.logViewer = {
   texts: () => v.store.lines.filter((l) => !l.marker).map((l) => l.text),
   shownTexts: () => v.view.rows.filter((l) => !l.marker).map((l) => l.text),
   renderedRows: () => v.vp.renderedCount,
+  markers: () => v.store.lines.filter((l) => l.marker).map((l) => ({ kind: l.kind, text: l.text })),
+  gapEvents: () => v.gapLog.slice(),
+  idle: () => v.controller.recovering === 0 && !v.controller.refilling,
   state: () => ({ conn: v.connState || v.controller.stream.state, paused: v.paused, follow: v.vp.follow, count: v.store.count, shown: v.view.shownCount }),
 };

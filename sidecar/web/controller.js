@@ -8,6 +8,7 @@ import { makeLine, makeMarker } from "./store.js";
 import { StreamClient } from "./stream.js";
 import { resolveSince } from "./settings.js";
 import { pushAll, resyncNew, resyncState } from "./resync.js";
+import { evictedAfter, fetchNewest, fetchRange, firstHeldIds } from "./recovery.js";
 
 const nf = new Intl.NumberFormat();
 const OLDER_PAGE = 1000;
@@ -38,6 +39,8 @@ export class StreamController {
     this.reconnectDelay = 500;
     this.resync = null; // after a sidecar restart: per source, drop lines already shown
     this.generation = 0;
+    this.recoveries = Promise.resolve(); // fetch-backs run one after the other
+    this.recovering = 0; // lines being fetched back now
   }
 
   // ---------- query parameters ----------
@@ -98,6 +101,7 @@ export class StreamController {
     const generation = ++this.generation;
     clearTimeout(this.reconnectTimer);
     this.stream.close();
+    this.stream.lastEventId = null;
     v.vp.beforeChange();
     v.store.clear();
     v.store.maxId = 0;
@@ -296,22 +300,74 @@ export class StreamController {
     return marker;
   }
 
-  onGap(data, id) {
+  onGap(data, id, previousId) {
     const v = this.v;
+    v.gapLog.push({ ...data, id });
     const missed = data.missed;
-    if (typeof missed === "number") v.gapsTotal += missed;
     const where = data.source ? ` from ${data.source}` : "";
     if (data.reason === "restart") {
       this.addMarker(v.store.maxId, "restart", "sidecar restarted: stream resumed (lines already shown are skipped)");
       this.startResync();
       v.status.notice("Sidecar restarted; reconnected");
+    } else if (data.reason === "slow-client" && data.source && typeof missed === "number" && missed > 0) {
+      this.fetchBack(data.source, Number(id), missed, previousId ? Number(previousId) : v.store.maxId);
     } else {
+      if (typeof missed === "number") v.gapsTotal += missed;
       const count = typeof missed === "number" ? `${nf.format(missed)} lines` : "some lines";
       const why = { "slow-client": "the browser fell behind", evicted: "they left the sidecar's buffer" }[data.reason] || data.reason;
       this.addMarker(v.store.maxId, "gap", `gap: ${count} missed${where} (${why})`);
       v.status.notice(`Gap: ${count} missed${where}`);
     }
     v.status.update();
+  }
+
+  /**
+   * A `slow-client` gap: the stream dropped `missed` lines of `source` ending at id `hi`.
+   * Fetch them back from api/lines; a gap row stays only for those the sidecar no longer
+   * holds, with their exact number.
+   */
+  fetchBack(source, hi, missed, after) {
+    const v = this.v;
+    const generation = this.generation;
+    const marker = this.addMarker(after, "gap", `fetching ${nf.format(missed)} lines from ${source} that the browser fell behind on…`);
+    this.recovering += missed;
+    const run = async () => {
+      let fetched = 0;
+      let failure = null;
+      try {
+        fetched = await fetchNewest(source, hi, missed, (lines) => this.insert(lines), () => generation === this.generation);
+      } catch (error) {
+        failure = error;
+      }
+      this.recovering -= missed;
+      if (generation !== this.generation) return;
+      this.flush(); // the marker may still wait for its frame
+      const lost = missed - fetched;
+      if (lost <= 0) this.removeMarker(marker);
+      else {
+        v.gapsTotal += lost;
+        const why = failure ? `could not fetch them back: ${failure.message}` : "the browser fell behind and the sidecar no longer holds them";
+        this.setMarkerText(marker, `gap: ${nf.format(lost)} lines missed from ${source} (${why})`);
+        v.status.notice(`Gap: ${nf.format(lost)} lines missed from ${source}`);
+      }
+      v.status.update();
+    };
+    this.recoveries = this.recoveries.then(run);
+  }
+
+  removeMarker(marker) {
+    if (!marker) return;
+    const v = this.v;
+    v.vp.beforeChange();
+    v.store.removeMarker(marker);
+    v.view.rebuild(v.store, v.filter);
+    v.vp.changed(0);
+  }
+
+  setMarkerText(marker, text) {
+    if (!marker) return;
+    marker.text = marker.plain = text;
+    this.v.vp.invalidateLine(marker);
   }
 
   onSourceEvent(data, id) {
@@ -390,37 +446,65 @@ export class StreamController {
     }
   }
 
-  /** Fetch the lines of filtered ranges that the current (different) filter also keeps. */
+  /**
+   * Fetch the lines of filtered ranges that the current (different) filter also keeps.
+   * With no filter left, a range is then complete but for what the sidecar evicted in the
+   * meantime: that gets a gap row with the exact count, per source.
+   */
   async refillSpans() {
+    this.refilling = (this.refilling || 0) + 1;
+    try {
+      await this.refillSpansNow();
+    } finally {
+      this.refilling--;
+    }
+  }
+
+  async refillSpansNow() {
     const v = this.v;
     const key = this.serverKey();
     const generation = this.generation;
+    const alive = () => generation === this.generation;
     const todo = this.spans.filter((span) => !span.keys.has(key));
     for (const span of todo) {
-      let after = Number.isFinite(span.lo) ? span.lo : (v.store.firstId ?? 1) - 1;
+      const lo = Number.isFinite(span.lo) ? span.lo : (v.store.firstId ?? 1) - 1;
       try {
-        for (let pages = 0; pages < 50 && v.store.count < v.store.cap; pages++) {
-          const params = this.filterParams();
-          params.set("after", String(after)); // the API takes before or after, not both
-          params.set("limit", String(FILL_PAGE));
-          const response = await api("api/lines?" + params.toString());
-          if (!response.ok || generation !== this.generation) return;
-          const body = await response.json();
-          const page = body.lines || [];
-          const lines = page.map(makeLine).filter((l) => !Number.isFinite(span.hi) || l.id <= span.hi);
-          if (lines.length) {
-            this.insert(lines);
-            after = lines[lines.length - 1].id;
-          }
-          if (!body.more || lines.length < page.length) break;
-        }
+        await fetchRange(v.selected, lo, span.hi, this.filterParams(new URLSearchParams()), (lines) => this.insert(lines), alive);
+        if (!alive()) return;
+        if (key === UNFILTERED) await this.markEvicted(lo, span.hi, alive);
       } catch {
         return;
       }
+      if (!alive()) return;
       if (key === UNFILTERED) this.spans = this.spans.filter((s) => s !== span);
       else span.keys.add(key);
     }
     v.status.update();
+  }
+
+  /**
+   * Gap rows for the lines of (lo, hi] that are on neither side: evicted by the sidecar
+   * before they could be fetched, and not received through the filter either.
+   */
+  async markEvicted(lo, hi, alive) {
+    const v = this.v;
+    const first = await firstHeldIds();
+    for (const source of v.sourcePicker.shown()) {
+      const held = first.get(source);
+      const fromLo = await evictedAfter(source, Math.floor(lo), held);
+      const fromHi = Number.isFinite(hi) ? await evictedAfter(source, Math.floor(hi), held) : 0;
+      if (!alive()) return;
+      let lost = null;
+      if (fromLo !== null && fromHi !== null) {
+        const top = Math.min(hi, (held ?? Infinity) - 1);
+        lost = fromLo - fromHi - v.store.countBetween(source, lo, top);
+      }
+      if (lost === 0) continue;
+      if (lost > 0) v.gapsTotal += lost;
+      const count = lost === null ? "some lines" : `${nf.format(lost)} lines`;
+      const marker = makeMarker(v.store, lo, "gap", `gap: ${count} from ${source} were hidden by the filter and the sidecar no longer holds them`);
+      if (marker) this.insert([marker]);
+    }
   }
 
   /** After a filter change: reopen the stream when the server side of the filter changed. */

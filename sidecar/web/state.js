@@ -19,7 +19,8 @@ export function createState(settings) {
     connState: null, // overrides the stream state in the status bar (offline, login)
     authMode: null, // null (no auth), "bearer" or "basic"
     loggedIn: false,
-    gapsTotal: 0,
+    gapsTotal: 0, // lines known missed (after fetch-back)
+    gapLog: [], // every gap event received, for the console and the tests
     newWhileScrolled: 0,
     // set by app.js once built:
     vp: null, // VirtualLog

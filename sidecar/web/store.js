@@ -124,6 +124,22 @@ export class LineStore {
     return boundary; // every line with id <= boundary is gone
   }
 
+  /** Real lines of `source` with lo < id <= hi. */
+  countBetween(source, lo, hi) {
+    let n = 0;
+    for (let i = lowerBound(this.lines, lo + 0.25); i < this.lines.length && this.lines[i].id <= hi; i++) {
+      const line = this.lines[i];
+      if (!line.marker && line.source === source) n++;
+    }
+    return n;
+  }
+
+  /** Remove one notice row (a gap that turned out to be fully fetched back). */
+  removeMarker(marker) {
+    const i = lowerBound(this.lines, marker.id);
+    if (this.lines[i] === marker) this.lines.splice(i, 1);
+  }
+
   clear() {
     this.lines = [];
     this.count = 0;

@@ -86,6 +86,7 @@ export class VirtualLog {
     const gutter = msg.getBoundingClientRect().left - probe.getBoundingClientRect().left;
     probe.remove();
     const width = this.scroller.clientWidth;
+    this.scroller.style.setProperty("--log-w", width + "px");
     const cols = Math.max(10, Math.floor((width - gutter - 16) / charW));
     if (rowH !== this.rowH || charW !== this.charW || cols !== this.cols || gutter !== this.gutterPx) {
       this.rowH = rowH;
