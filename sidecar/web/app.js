@@ -59,6 +59,7 @@ window.logViewer = {
   renderedRows: () => v.vp.renderedCount,
   markers: () => v.store.lines.filter((l) => l.marker).map((l) => ({ kind: l.kind, text: l.text })),
   gapEvents: () => v.gapLog.slice(),
+  liveLines: () => v.status.liveTotal,
   idle: () => v.controller.recovering === 0 && !v.controller.refilling,
   state: () => ({ conn: v.connState || v.controller.stream.state, paused: v.paused, follow: v.vp.follow, count: v.store.count, shown: v.view.shownCount }),
 };

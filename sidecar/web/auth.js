@@ -66,7 +66,7 @@ export class AuthUI {
   async signOut() {
     const v = this.v;
     await logout();
-    v.controller.stream.close();
+    v.controller.stop(); // the lines leave the screen and memory with the session
     v.loggedIn = false;
     $("logout").hidden = true;
     this.show(v.authMode || "bearer", "Signed out.");

@@ -3,7 +3,8 @@
 // give (older lines on scroll-back, ranges received through a different server filter,
 // the sidecar's buffer after a restart).
 
-import { AuthRequired, api } from "./api.js";
+import { AuthRequired, api, authMode } from "./api.js";
+import { shortTime } from "./time.js";
 import { makeLine, makeMarker } from "./store.js";
 import { StreamClient } from "./stream.js";
 import { resolveSince } from "./settings.js";
@@ -41,6 +42,7 @@ export class StreamController {
     this.generation = 0;
     this.recoveries = Promise.resolve(); // fetch-backs run one after the other
     this.recovering = 0; // lines being fetched back now
+    this.liveFrom = Infinity; // lines with higher ids were published after the stream opened
   }
 
   // ---------- query parameters ----------
@@ -117,11 +119,14 @@ export class StreamController {
     v.vp.changed(0);
     v.status.updateJump();
     try {
+      await v.sourcePicker.load();
       await this.checkServerFilter();
     } catch (error) {
       return this.handleFailure(error);
     }
     if (generation !== this.generation) return;
+    // Backfill is what the sources held when the stream opened; only newer lines are live.
+    this.liveFrom = Math.max(0, ...v.sources.map((s) => s.last_id ?? 0));
     this.streamFilterKey = this.serverKey();
     if (this.streamFilterKey !== UNFILTERED) this.openSpan = { lo: -Infinity, hi: Infinity, keys: new Set([this.streamFilterKey]) };
     this.stream.open(this.streamQuery({ resume: false }));
@@ -197,6 +202,10 @@ export class StreamController {
     }
     this.reconnectDelay = 500;
     v.connState = null;
+    if (v.authMode === null) {
+      const mode = await authMode(); // a session from before a reload: Log out must be there
+      if (mode && mode !== "none") v.authMode = mode;
+    }
     v.auth.signedIn();
     this.reload();
   }
@@ -225,7 +234,9 @@ export class StreamController {
 
   receive(raw) {
     const lines = raw.map(makeLine);
-    this.v.status.countRate(lines.length);
+    let live = 0;
+    for (const line of lines) if (line.id > this.liveFrom) live++;
+    this.v.status.countRate(live);
     if (this.resync) {
       pushAll(this.resync.pending, lines); // held until the restart resync has run
       return;
@@ -309,6 +320,7 @@ export class StreamController {
       this.addMarker(v.store.maxId, "restart", "sidecar restarted: stream resumed (lines already shown are skipped)");
       this.startResync();
       v.status.notice("Sidecar restarted; reconnected");
+      v.status.announce("warn", `The sidecar restarted (seen at ${shortTime(Date.now() / 1000)}): the stream resumed; lines already shown are skipped, lines written while it was down are fetched`);
     } else if (data.reason === "slow-client" && data.source && typeof missed === "number" && missed > 0) {
       this.fetchBack(data.source, Number(id), missed, previousId ? Number(previousId) : v.store.maxId);
     } else {
@@ -317,6 +329,7 @@ export class StreamController {
       const why = { "slow-client": "the browser fell behind", evicted: "they left the sidecar's buffer" }[data.reason] || data.reason;
       this.addMarker(v.store.maxId, "gap", `gap: ${count} missed${where} (${why})`);
       v.status.notice(`Gap: ${count} missed${where}`);
+      v.status.announce("warn", `${count} missed${where} at ${shortTime(Date.now() / 1000)} (${why})`);
     }
     v.status.update();
   }
@@ -349,6 +362,7 @@ export class StreamController {
         const why = failure ? `could not fetch them back: ${failure.message}` : "the browser fell behind and the sidecar no longer holds them";
         this.setMarkerText(marker, `gap: ${nf.format(lost)} lines missed from ${source} (${why})`);
         v.status.notice(`Gap: ${nf.format(lost)} lines missed from ${source}`);
+        v.status.announce("warn", `${nf.format(lost)} lines missed from ${source} at ${shortTime(Date.now() / 1000)} (${why})`);
       }
       v.status.update();
     };
@@ -375,6 +389,11 @@ export class StreamController {
     const change = data.change || "changed";
     const text = `${data.source}: ${change}${data.error ? " (" + data.error + ")" : ""}`;
     v.status.notice(text);
+    if (change !== "added") {
+      const when = shortTime(typeof data.time === "number" ? data.time : Date.now() / 1000);
+      const bad = ["error", "removed", "ended"].includes(change);
+      v.status.announce(bad ? "warn" : "info", `${data.source} ${change} at ${when}${data.error ? ": " + data.error : ""}`);
+    }
     if (change !== "added") this.addMarker(v.store.maxId, "source", text);
     if (["added", "removed", "error", "ended", "reconnected", "restarted"].includes(change)) {
       v.sourcePicker.load().catch(() => {});
@@ -503,6 +522,7 @@ export class StreamController {
       if (lost > 0) v.gapsTotal += lost;
       const count = lost === null ? "some lines" : `${nf.format(lost)} lines`;
       const marker = makeMarker(v.store, lo, "gap", `gap: ${count} from ${source} were hidden by the filter and the sidecar no longer holds them`);
+      v.status.announce("warn", `${count} from ${source} cannot be shown: hidden by the filter, and the sidecar no longer holds them`);
       if (marker) this.insert([marker]);
     }
   }

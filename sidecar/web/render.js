@@ -1,24 +1,51 @@
 // Builds the DOM of one log row. Line content only ever goes through text nodes and
 // textContent: a line such as `<img src=x onerror=...>` is shown as the characters it is.
 
-const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/g;
-const CONTROL_BUT_NEWLINE = /[\x00-\x08\x0b-\x1f\x7f]/g;
+import { clockTime, fullTime } from "./time.js";
 
-/** Control characters shown as their Unicode "control picture" (same length, so match offsets hold). */
-export function visible(text, keepNewlines = false) {
-  return text.replace(keepNewlines ? CONTROL_BUT_NEWLINE : CONTROL, (c) => (c === "\x7f" ? "\u2421" : String.fromCharCode(0x2400 + c.charCodeAt(0))));
+export { isoTime } from "./time.js";
+
+// Characters that would reorder or hide text: C0 and C1 controls, DEL, and the bidi
+// controls (a `user=\u202egnp.exe` must not display as `exe.png`). Each is shown as a
+// small boxed ASCII name (ESC, RLO, ...), so no installed font is needed for it.
+const SPECIAL = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const SPECIAL_BUT_NEWLINE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const C0 = "NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC FS GS RS US".split(" ");
+const C1 = "PAD HOP BPH NBH IND NEL SSA ESA HTS HTJ VTS PLD PLU RI SS2 SS3 DCS PU1 PU2 STS CCH MW SPA EPA SOS SGCI SCI CSI ST OSC PM APC".split(" ");
+const NAMED = {
+  0x7f: "DEL", 0x61c: "ALM", 0x200e: "LRM", 0x200f: "RLM", 0x202a: "LRE", 0x202b: "RLE", 0x202c: "PDF",
+  0x202d: "LRO", 0x202e: "RLO", 0x2066: "LRI", 0x2067: "RLI", 0x2068: "FSI", 0x2069: "PDI",
+};
+
+/** The short name shown for a control character. */
+export function controlName(c) {
+  const code = c.charCodeAt(0);
+  if (code < 0x20) return C0[code];
+  if (code >= 0x80 && code <= 0x9f) return C1[code - 0x80];
+  return NAMED[code] ?? "U+" + code.toString(16).toUpperCase().padStart(4, "0");
 }
 
-const pad2 = (n) => String(n).padStart(2, "0");
-
-export function formatTime(seconds) {
-  if (!seconds) return "";
-  const d = new Date(seconds * 1000);
-  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, "0")}`;
-}
-
-export function isoTime(seconds) {
-  return seconds ? new Date(seconds * 1000).toISOString() : "";
+/** Append `text`, every control character as a boxed name (`.cc`), the rest as text nodes. */
+function appendText(parent, text, keepNewlines) {
+  const re = keepNewlines ? SPECIAL_BUT_NEWLINE : SPECIAL;
+  if (!re.test(text)) {
+    parent.appendChild(document.createTextNode(text));
+    return;
+  }
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (!re.test(c)) continue;
+    if (i > start) parent.appendChild(document.createTextNode(text.slice(start, i)));
+    const box = document.createElement("span");
+    box.className = "cc";
+    box.textContent = controlName(c);
+    box.title = "U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
+    box.dataset.char = c; // copied as the character itself
+    parent.appendChild(box);
+    start = i + 1;
+  }
+  if (start < text.length) parent.appendChild(document.createTextNode(text.slice(start)));
 }
 
 /** Parsed JSON object for a line that is one JSON object/array, else null (cached on the line). */
@@ -49,9 +76,9 @@ export function prettyJson(line) {
  * text nodes, coloured ones as <span class>, matches as <mark>.
  */
 export function appendStyled(parent, text, runs, ranges, keepNewlines = false) {
-  const shown = visible(text, keepNewlines);
+  const shown = text;
   if (!runs && !ranges.length) {
-    parent.appendChild(document.createTextNode(shown));
+    appendText(parent, shown, keepNewlines);
     return;
   }
   const cuts = new Set([0, shown.length]);
@@ -72,15 +99,15 @@ export function appendStyled(parent, text, runs, ranges, keepNewlines = false) {
     if (hit) {
       const mark = document.createElement("mark");
       mark.className = cls ? "hit " + cls : "hit";
-      mark.textContent = chunk;
+      appendText(mark, chunk, keepNewlines);
       parent.appendChild(mark);
     } else if (cls) {
       const span = document.createElement("span");
       span.className = cls;
-      span.textContent = chunk;
+      appendText(span, chunk, keepNewlines);
       parent.appendChild(span);
     } else {
-      parent.appendChild(document.createTextNode(chunk));
+      appendText(parent, chunk, keepNewlines);
     }
   }
 }
@@ -132,7 +159,8 @@ export function buildRow(line, ctx) {
 
   const ts = document.createElement("span");
   ts.className = "ts";
-  ts.textContent = formatTime(line.time);
+  ts.textContent = clockTime(line.time);
+  ts.title = fullTime(line.time);
   row.appendChild(ts);
 
   const src = document.createElement("span");

@@ -1,6 +1,8 @@
 // Status and notices: the status bar (connection, counts, rate), the notice line, the
 // empty-state text and the "jump to latest" button. Rendered at most once per frame.
 
+import { shortTime } from "./time.js";
+
 const $ = (id) => document.getElementById(id);
 const nf = new Intl.NumberFormat();
 
@@ -14,6 +16,14 @@ export class Status {
     this.v = v;
     this.queued = false;
     this.rateCount = 0;
+    this.liveTotal = 0; // live lines received (the meter never counts backfill or fetched-back lines)
+    this.event = null; // {kind, text}: the last thing that happened to the stream, until dismissed
+    this.wasLive = false;
+    this.downSince = 0; // when the stream stopped being live (seconds), 0 while live
+    $("banner-close").addEventListener("click", () => {
+      this.event = null;
+      this.renderBanner();
+    });
     setInterval(() => {
       $("rate").textContent = `${nf.format(this.rateCount)} lines/s`;
       this.rateCount = 0;
@@ -31,9 +41,57 @@ export class Status {
     el.hidden = !text;
   }
 
-  /** Count lines for the lines/s meter. */
+  /** Count live lines for the lines/s meter. */
   countRate(n) {
     this.rateCount += n;
+    this.liveTotal += n;
+  }
+
+  /** Something the user must not miss (a gap, a restart, a rotation): shown in the banner. */
+  announce(kind, text) {
+    this.event = { kind, text };
+    this.renderBanner();
+  }
+
+  /** The time of the newest line held, for "last line 12:03:04". */
+  lastLineTime() {
+    const lines = this.v.store.lines;
+    for (let i = lines.length - 1; i >= 0; i--) if (!lines[i].marker) return lines[i].time;
+    return 0;
+  }
+
+  /** Track live -> not live -> live, so the banner can say when the stream broke and for how long. */
+  trackConnection(state) {
+    const now = Date.now() / 1000;
+    if (state === "live") {
+      if (this.downSince) {
+        const secs = Math.max(1, Math.round(now - this.downSince));
+        this.announce("info", `Reconnected at ${shortTime(now)} after ${secs} s without the stream`);
+      }
+      this.downSince = 0;
+      this.wasLive = true;
+    } else if (this.wasLive && !this.downSince && state !== "idle" && state !== "login") {
+      this.downSince = now;
+    }
+  }
+
+  renderBanner() {
+    const v = this.v;
+    const banner = $("banner");
+    let kind = null;
+    let text = "";
+    if (this.downSince && v.connState !== "login") {
+      const last = this.lastLineTime();
+      kind = "error";
+      text = `Disconnected from the sidecar at ${shortTime(this.downSince)}: reconnecting…` + (last ? ` Last line ${shortTime(last)}.` : "");
+    } else if (this.event) {
+      ({ kind, text } = this.event);
+    }
+    banner.hidden = !kind;
+    if (!kind) return;
+    banner.dataset.kind = kind;
+    $("banner-text").textContent = text;
+    $("banner-close").hidden = Boolean(this.downSince);
   }
 
   updateJump() {
@@ -54,6 +112,8 @@ export class Status {
     const stream = v.controller.stream;
     const conn = $("conn");
     let state = v.connState || stream.state;
+    this.trackConnection(state === "offline" ? "reconnecting" : state);
+    this.renderBanner();
     let label = LABELS[state] || state;
     if (v.paused && state === "live") {
       state = "paused";
