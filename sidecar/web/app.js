@@ -5,11 +5,18 @@
 //   viewport.js   virtual list (visible rows)      render.js   one row's DOM, text only
 //   controls.js   toolbar, menus and keys          status.js   status bar, notices
 //   sources.js    source picker                    auth.js     sign-in dialog, Log out
+//   search.js     match count, next/previous       actions.js  copy, permalink, context
+//   fields.js     field columns and filters        keys.js     keyboard shortcuts
+//   recovery.js   fetch-back of gaps               time.js     local/UTC times
 //
 // Data flow: EventSource batches -> controller (pause buffer, one flush per frame)
 // -> LineStore -> FilteredView -> VirtualLog.
 
+import { Actions } from "./actions.js";
 import { AuthUI } from "./auth.js";
+import { Fields } from "./fields.js";
+import { bindKeys } from "./keys.js";
+import { Search } from "./search.js";
 import { bindControls } from "./controls.js";
 import { StreamController } from "./controller.js";
 import { buildRow } from "./render.js";
@@ -27,6 +34,11 @@ v.rowContext = {
   expandJson: v.settings.json,
   ansi: v.settings.ansi,
   sourceClass: (source) => "c" + v.sourcePicker.colourIndex(source),
+  showTs: v.settings.ts,
+  currentId: null,
+  fieldColumns: [],
+  entrySize: (line) => v.store.entrySizes.get(line.id) ?? 0,
+  entryOpen: (line) => v.view.openEntries.has(line.id),
 };
 v.vp = new VirtualLog(document.getElementById("log"), {
   view: v.view,
@@ -36,6 +48,8 @@ v.vp = new VirtualLog(document.getElementById("log"), {
     if (on) v.newWhileScrolled = 0;
     v.status.updateJump();
   },
+  fieldColumns: () => v.rowContext.fieldColumns.length,
+  onAction: (line, button) => v.actions.onAction(line, button),
   onToggle: (line) => {
     if (!line.json) return;
     line.expanded = !(line.expanded ?? v.settings.json);
@@ -44,9 +58,14 @@ v.vp = new VirtualLog(document.getElementById("log"), {
 });
 v.controller = new StreamController(v);
 v.auth = new AuthUI(v);
+v.search = new Search(v);
+v.actions = new Actions(v);
+v.fields = new Fields(v);
 bindControls(v);
+bindKeys(v);
 writeSettings(v.settings);
-v.controller.start();
+v.controller.start().then(() => v.actions.openPermalink());
+window.addEventListener("hashchange", () => v.actions.openPermalink());
 
 // Read-only handle for tests and debugging in the console.
 window.logViewer = {
@@ -60,6 +79,8 @@ window.logViewer = {
   markers: () => v.store.lines.filter((l) => l.marker).map((l) => ({ kind: l.kind, text: l.text })),
   gapEvents: () => v.gapLog.slice(),
   liveLines: () => v.status.liveTotal,
+  lastCopied: () => v.actions.lastCopied,
+  currentId: () => v.currentId,
   idle: () => v.controller.recovering === 0 && !v.controller.refilling,
   state: () => ({ conn: v.connState || v.controller.stream.state, paused: v.paused, follow: v.vp.follow, count: v.store.count, shown: v.view.shownCount }),
 };

@@ -52,12 +52,15 @@ export class StreamController {
     if (selected.length) params.set("source", selected.join(","));
     if (grep && filter.grep && !this.serverRejectedGrep) params.set("grep", filter.grep);
     if (filter.level) params.set("level", filter.level);
+    for (const f of filter.fields || []) params.append("field", f);
     return params;
   }
 
   serverKey() {
     const { filter } = this.v;
-    return JSON.stringify([filter.grep && !this.serverRejectedGrep ? filter.grep : null, filter.level]);
+    const key = [filter.grep && !this.serverRejectedGrep ? filter.grep : null, filter.level];
+    if (filter.fields?.length) key.push(filter.fields);
+    return JSON.stringify(key);
   }
 
   streamQuery({ resume }) {
@@ -78,7 +81,7 @@ export class StreamController {
   async checkServerFilter() {
     const { filter, status } = this.v;
     this.serverRejectedGrep = false;
-    status.filterError(filter.error ? "Filter: " + filter.error : "");
+    status.filterError(filter.error ? "Search: " + filter.error : filter.warning ? `Search: ${filter.warning} (filtering in the browser only)` : "");
     if (!filter.grep) return;
     const params = this.filterParams();
     params.set("limit", "1");
@@ -281,9 +284,15 @@ export class StreamController {
       const added = v.view.append(appended, v.filter);
       if (!v.vp.follow) v.newWhileScrolled += added;
     }
+    for (const line of appended) {
+      if (line.entry !== line.id && !line.marker) {
+        const first = v.store.get(line.entry); // its "+N lines" count changed
+        if (first) v.vp.refreshLine(first);
+      }
+    }
     const boundary = v.store.evict();
     if (boundary !== null) {
-      v.view.dropThrough(boundary);
+      v.view.dropThrough(boundary, v.filter);
       from = 0;
       if (this.olderState !== "loading") this.olderState = "done"; // at the cap: do not load older lines
     }

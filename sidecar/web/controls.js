@@ -1,9 +1,10 @@
-// Controls: the filter box, level, view options, pause/clear/jump/download, menus and keys.
-// Each control changes `v.settings`, mirrors it into the URL and tells the controller.
+// Controls: the toolbar (sources are in sources.js), the View and Time menus, pause, clear,
+// jump and download. Each control changes `v.settings`, mirrors it into the URL and tells
+// the controller or the viewport.
 
 import { clampInt, resolveSince, writeSettings } from "./settings.js";
 import { compileSettingsFilter } from "./state.js";
-import { isoTime } from "./render.js";
+import { isoTime, isUtc, setUtc, zoneName } from "./time.js";
 
 const $ = (id) => document.getElementById(id);
 const SERVER_FILTER_DELAY = 400;
@@ -13,20 +14,24 @@ export function bindControls(v) {
   const log = $("log");
   let serverFilterTimer = 0;
 
-  function applyFilter() {
+  /** Recompile the filter, rebuild the view now, and the server side of it a little later. */
+  v.applyFilter = function applyFilter() {
     v.filter = compileSettingsFilter(settings);
     v.rowContext.filter = v.filter;
-    $("filter").classList.toggle("invalid", Boolean(v.filter.error));
-    v.status.filterError(v.filter.error ? "Filter: " + v.filter.error : "");
+    for (const line of v.store.lines) if (line.context) line.context = false; // context belongs to one search
+    $("filter").closest(".filter").classList.toggle("invalid", Boolean(v.filter.error));
+    v.status.filterError(v.filter.error ? "Search: " + v.filter.error : v.filter.warning ? `Search: ${v.filter.warning} (filtering in the browser only)` : "");
     v.vp.beforeChange();
     v.view.rebuild(v.store, v.filter);
     v.vp.changed(0);
     v.vp.redraw();
     writeSettings(settings);
     v.status.update();
+    v.fields?.renderFilters();
     clearTimeout(serverFilterTimer);
     serverFilterTimer = setTimeout(() => v.controller.applyServerFilter(), SERVER_FILTER_DELAY);
-  }
+  };
+  const applyFilter = v.applyFilter;
 
   let filterInputTimer = 0;
   $("filter").value = settings.q;
@@ -42,6 +47,14 @@ export function bindControls(v) {
       e.target.value = "";
       settings.q = "";
       applyFilter();
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+      clearTimeout(filterInputTimer);
+      if (settings.q !== e.target.value) {
+        settings.q = e.target.value;
+        applyFilter();
+      }
+      v.search.step(e.shiftKey ? -1 : 1);
     }
   });
 
@@ -56,12 +69,24 @@ export function bindControls(v) {
   }
   bindToggle("regex", "re", applyFilter);
   bindToggle("case", "case", applyFilter);
+  bindToggle("highlight", "hl", applyFilter);
+  v.toggleHighlight = () => $("highlight").click();
+  $("prev-match").addEventListener("click", () => v.search.step(-1));
+  $("next-match").addEventListener("click", () => v.search.step(1));
 
-  $("level").value = settings.level;
-  $("level").addEventListener("change", (e) => {
-    settings.level = e.target.value;
-    applyFilter();
-  });
+  // Level: a segmented control; `fatal` and `trace` still work from the URL.
+  const levelButtons = [...document.querySelectorAll(".lvl-btn")];
+  function showLevel() {
+    for (const b of levelButtons) b.setAttribute("aria-checked", String(b.dataset.level === settings.level));
+  }
+  for (const b of levelButtons) {
+    b.addEventListener("click", () => {
+      settings.level = b.dataset.level;
+      showLevel();
+      applyFilter();
+    });
+  }
+  showLevel();
 
   function bindCheck(id, key, onChange) {
     const el = $(id);
@@ -73,18 +98,25 @@ export function bindControls(v) {
     });
   }
 
-  function applyView() {
+  v.applyView = function applyView() {
     log.classList.toggle("no-ts", !settings.ts);
+    log.classList.toggle("hide-src", !settings.src);
     log.classList.toggle("wrap", settings.wrap);
     v.rowContext.expandJson = settings.json;
     v.rowContext.ansi = settings.ansi;
+    v.rowContext.showTs = settings.ts;
     v.vp.configure({ wrap: settings.wrap, expandJson: settings.json });
     v.vp.measureFont();
-  }
-  bindCheck("opt-ts", "ts", applyView);
-  bindCheck("opt-wrap", "wrap", applyView);
-  bindCheck("opt-json", "json", applyView);
-  bindCheck("opt-ansi", "ansi", applyView);
+  };
+  bindCheck("opt-ts", "ts", v.applyView);
+  bindCheck("opt-src", "src", v.applyView);
+  bindCheck("opt-wrap", "wrap", v.applyView);
+  bindCheck("opt-json", "json", v.applyView);
+  bindCheck("opt-ansi", "ansi", v.applyView);
+  v.toggleWrap = () => {
+    $("opt-wrap").checked = !$("opt-wrap").checked;
+    $("opt-wrap").dispatchEvent(new Event("change"));
+  };
 
   function bindNumber(id, key, min, max, onChange) {
     const el = $(id);
@@ -99,28 +131,17 @@ export function bindControls(v) {
     });
   }
   bindNumber("opt-tail", "tail", 0, 1_000_000, () => v.controller.reload());
+  bindNumber("opt-ctx", "ctx", 1, 500, () => {});
   bindNumber("opt-cap", "cap", 1000, 1_000_000, () => {
     v.store.cap = settings.cap;
     v.vp.beforeChange();
     const boundary = v.store.evict(true);
-    if (boundary !== null) v.view.dropThrough(boundary);
+    if (boundary !== null) v.view.dropThrough(boundary, v.filter);
     v.vp.changed(0);
     v.status.update();
   });
 
-  $("opt-since").value = settings.since;
-  $("opt-since").addEventListener("change", (e) => {
-    const value = e.target.value.trim();
-    if (resolveSince(value) === null) {
-      e.target.setCustomValidity("Use 15m, 2h, 1d or a time such as 2024-05-01T10:00:00Z");
-      e.target.reportValidity();
-      return;
-    }
-    e.target.setCustomValidity("");
-    settings.since = value;
-    writeSettings(settings);
-    v.controller.reload();
-  });
+  bindTimeMenu(v);
 
   function applyTheme() {
     if (settings.theme) document.documentElement.dataset.theme = settings.theme;
@@ -133,21 +154,26 @@ export function bindControls(v) {
     applyTheme();
   });
 
-  $("pause").addEventListener("click", () => setPaused(!v.paused));
+  v.togglePause = () => setPaused(!v.paused);
+  $("pause").addEventListener("click", v.togglePause);
   function setPaused(on) {
     $("pause").setAttribute("aria-pressed", String(on));
-    $("pause").textContent = on ? "Resume" : "Pause";
+    $("pause-label").textContent = on ? "Resume" : "Pause";
+    $("pause").title = (on ? "Resume following" : "Pause") + " (Space)";
     v.controller.setPaused(on);
   }
 
   $("clear").addEventListener("click", () => v.controller.clear());
 
-  $("jump").addEventListener("click", () => {
+  v.jumpToLatest = () => {
+    if (v.paused) setPaused(false);
     v.vp.setFollow(true);
     log.focus({ preventScroll: true });
-  });
+  };
+  $("jump").addEventListener("click", v.jumpToLatest);
 
   $("download").addEventListener("click", () => downloadShown(v, log));
+  $("help").addEventListener("click", () => $("help-sheet").showModal());
 
   // Close one menu when another opens or on a click outside.
   for (const menu of document.querySelectorAll("details.menu")) {
@@ -158,24 +184,70 @@ export function bindControls(v) {
   document.addEventListener("click", (e) => {
     for (const menu of document.querySelectorAll("details.menu[open]")) if (!menu.contains(e.target)) menu.open = false;
   });
-  document.addEventListener("keydown", (e) => {
-    const typing = e.target.closest("input, select, textarea, [contenteditable]");
-    if (e.key === "/" && !typing) {
-      e.preventDefault();
-      $("filter").focus();
-      $("filter").select();
-    } else if (e.key === "Escape") {
-      for (const menu of document.querySelectorAll("details.menu[open]")) menu.open = false;
-    }
-  });
 
   applyTheme();
-  applyView();
+  v.applyView();
+}
+
+/** The Time menu: quick ranges, a start time, and the Local/UTC switch. */
+function bindTimeMenu(v) {
+  const { settings } = v;
+  setUtc(settings.utc);
+  const since = $("opt-since");
+  const ranges = [...document.querySelectorAll(".range")];
+
+  function label() {
+    const s = settings.since;
+    const rel = /^(\d+)\s*(s|m|h|d)$/i.exec(s);
+    if (!s) return "all held";
+    if (rel) return `last ${rel[1]} ${{ s: "s", m: "min", h: "h", d: "d" }[rel[2].toLowerCase()]}`;
+    const d = new Date(s);
+    return Number.isNaN(d.getTime()) ? s : "since " + localInput(d).replace("T", " ").slice(5, 16);
+  }
+  function localInput(d) {
+    const shifted = isUtc() ? d : new Date(d.getTime() - d.getTimezoneOffset() * 60000);
+    return shifted.toISOString().slice(0, 19);
+  }
+  function show() {
+    $("time-label").textContent = label();
+    for (const b of ranges) b.setAttribute("aria-pressed", String(b.dataset.since === settings.since));
+    const abs = settings.since && !/^\d+\s*[smhd]$/i.test(settings.since) ? new Date(settings.since) : null;
+    since.value = abs && !Number.isNaN(abs.getTime()) ? localInput(abs) : "";
+    $("zone-local").setAttribute("aria-checked", String(!isUtc()));
+    $("zone-utc").setAttribute("aria-checked", String(isUtc()));
+    $("zone-name").textContent = isUtc() ? "UTC" : `local time (${zoneName()})`;
+  }
+  function setSince(value) {
+    settings.since = value;
+    writeSettings(settings);
+    show();
+    document.getElementById("time-menu").open = false;
+    v.controller.reload();
+  }
+  for (const b of ranges) b.addEventListener("click", () => setSince(b.dataset.since));
+  since.addEventListener("change", () => {
+    if (!since.value) return setSince("");
+    const iso = since.value.length === 16 ? since.value + ":00" : since.value;
+    const at = isUtc() ? new Date(iso + "Z") : new Date(iso);
+    if (Number.isNaN(at.getTime()) || resolveSince(at.toISOString()) === null) return;
+    setSince(at.toISOString());
+  });
+  function setZone(utc) {
+    settings.utc = utc;
+    setUtc(utc);
+    writeSettings(settings);
+    show();
+    v.vp.redraw(); // times re-rendered in the new zone; widths stay the same
+    v.status.update();
+  }
+  $("zone-local").addEventListener("click", () => setZone(false));
+  $("zone-utc").addEventListener("click", () => setZone(true));
+  show();
 }
 
 /** The rows shown (filtered) as a text file. */
 function downloadShown(v, log) {
-  const showSource = !log.classList.contains("no-src");
+  const showSource = !log.classList.contains("no-src") && v.settings.src;
   const parts = [];
   for (const line of v.view.rows) {
     if (line.marker) continue;

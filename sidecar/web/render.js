@@ -52,6 +52,7 @@ function appendText(parent, text, keepNewlines) {
 export function lineJson(line) {
   if (line.json !== undefined) return line.json;
   line.json = null;
+  if (line.fields && typeof line.fields === "object") return (line.json = line.fields); // parsed by the sidecar
   const s = line.plain;
   if (s.length >= 2 && s.length < 1_000_000) {
     const t = s.trim();
@@ -141,8 +142,76 @@ function appendJson(parent, pretty, ranges) {
   piece(last, pretty.length, "");
 }
 
+const STAMP = /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)\s+/;
+
 /**
- * Build the row element. `ctx`: {filter, expandJson, sourceClass(source)}.
+ * Length of a leading timestamp that says the same as the time column (the line's own time,
+ * parsed by the sidecar): it is not shown twice. 0 when there is none or it differs.
+ */
+export function stampLength(line) {
+  if (line.stampLen !== undefined) return line.stampLen;
+  line.stampLen = 0;
+  const m = STAMP.exec(line.plain);
+  if (m) {
+    const t = Date.parse(m[0].trim().replace(" ", "T").replace(",", "."));
+    if (Number.isFinite(t) && Math.abs(t / 1000 - line.time) < 0.0015) line.stampLen = m[0].length;
+  }
+  return line.stampLen;
+}
+
+function shiftRuns(runs, by) {
+  if (!runs || !by) return runs;
+  const out = [];
+  for (const r of runs) if (r.e > by) out.push({ s: Math.max(0, r.s - by), e: r.e - by, cls: r.cls });
+  return out.length ? out : null;
+}
+
+function iconButton(cls, label, glyph) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "act " + cls;
+  b.title = label;
+  b.setAttribute("aria-label", label);
+  b.textContent = glyph;
+  return b;
+}
+
+/** Field values as columns (chosen in the key picker); a click on a value filters by it. */
+function appendFields(row, line, ctx) {
+  for (const key of ctx.fieldColumns) {
+    const cell = document.createElement("span");
+    cell.className = "fcol";
+    const value = fieldValue(line.fields, key);
+    if (value !== undefined) {
+      const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "fval";
+      b.dataset.key = key;
+      b.dataset.value = text;
+      b.title = `${key}=${text}: click to filter`;
+      b.textContent = text;
+      cell.appendChild(b);
+    }
+    row.appendChild(cell);
+  }
+}
+
+/** A dotted key (`http.status`) looked up in the parsed fields. */
+export function fieldValue(fields, key) {
+  if (!fields || typeof fields !== "object") return undefined;
+  if (key in fields) return fields[key];
+  let value = fields;
+  for (const part of key.split(".")) {
+    if (!value || typeof value !== "object" || !(part in value)) return undefined;
+    value = value[part];
+  }
+  return value;
+}
+
+/**
+ * Build the row element. `ctx`: {filter, expandJson, ansi, sourceClass(source), showTs,
+ * currentId, fieldColumns, entrySize(line) -> continuation count, entryOpen(line) -> bool}.
  */
 export function buildRow(line, ctx) {
   const row = document.createElement("div");
@@ -155,11 +224,18 @@ export function buildRow(line, ctx) {
     row.appendChild(msg);
     return row;
   }
-  row.className = "row" + (line.level ? " lvl-" + line.level : "");
+  const cont = line.entry !== line.id;
+  row.className = "row" + (line.level ? " lvl-" + line.level : "") + (cont ? " cont" : "")
+    + (line.id === ctx.currentId ? " current" : "") + (line.context === true ? " context" : "");
 
   const ts = document.createElement("span");
   ts.className = "ts";
-  ts.textContent = clockTime(line.time);
+  const clock = clockTime(line.time);
+  ts.append(clock.slice(0, 8));
+  const ms = document.createElement("span");
+  ms.className = "ms";
+  ms.textContent = clock.slice(8);
+  ts.appendChild(ms);
   ts.title = fullTime(line.time);
   row.appendChild(ts);
 
@@ -169,8 +245,21 @@ export function buildRow(line, ctx) {
   src.title = line.source;
   row.appendChild(src);
 
+  if (ctx.fieldColumns.length) appendFields(row, line, ctx);
+
   const msg = document.createElement("span");
   msg.className = "msg";
+  const more = cont ? 0 : ctx.entrySize(line);
+  if (more) {
+    const open = ctx.entryOpen(line);
+    const toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "et";
+    toggle.setAttribute("aria-expanded", String(open));
+    toggle.title = open ? "Collapse this entry" : `Show the ${more} more lines of this entry`;
+    toggle.textContent = open ? "\u25be" : `\u25b8 +${more}`;
+    msg.appendChild(toggle);
+  }
   const json = lineJson(line);
   const expanded = json && (line.expanded ?? ctx.expandJson);
   if (json) {
@@ -178,12 +267,14 @@ export function buildRow(line, ctx) {
     toggle.type = "button";
     toggle.className = "jt";
     toggle.setAttribute("aria-expanded", String(Boolean(expanded)));
-    toggle.setAttribute("aria-label", expanded ? "Collapse JSON" : "Expand JSON");
+    toggle.setAttribute("aria-label", expanded ? "Collapse fields" : "Expand fields");
     toggle.textContent = expanded ? "\u25be" : "\u25b8";
     msg.appendChild(toggle);
   }
-  const ranges = ctx.filter.highlights ? ctx.filter.ranges(line.plain) : [];
-  appendStyled(msg, line.plain, ctx.ansi ? line.runs : null, ranges);
+  const skip = ctx.showTs ? stampLength(line) : 0;
+  const text = skip ? line.plain.slice(skip) : line.plain;
+  const ranges = ctx.filter.highlights ? ctx.filter.ranges(text) : [];
+  appendStyled(msg, text, ctx.ansi ? shiftRuns(line.runs, skip) : null, ranges);
   if (line.truncated) {
     const cut = document.createElement("span");
     cut.className = "cut";
@@ -192,6 +283,15 @@ export function buildRow(line, ctx) {
     msg.appendChild(cut);
   }
   row.appendChild(msg);
+
+  const acts = document.createElement("span");
+  acts.className = "acts";
+  acts.append(
+    iconButton("act-copy", more ? "Copy the whole entry" : "Copy the line", "\u29c9"),
+    iconButton("act-link", "Copy a link to this line", "#"),
+    iconButton("act-context", "Show the lines around this one", "\u2195"),
+  );
+  row.appendChild(acts);
 
   if (expanded) {
     row.classList.add("expanded");

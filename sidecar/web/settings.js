@@ -5,6 +5,7 @@ import { LEVELS } from "./filters.js";
 export const DEFAULTS = {
   source: "", q: "", re: false, case: false, level: "", tail: 1000, since: "",
   ts: true, wrap: false, json: false, ansi: true, cap: 200000, theme: "",
+  utc: false, src: true, hl: false, ctx: 10, cols: "", field: [],
 };
 
 export function clampInt(value, min, max, fallback) {
@@ -30,6 +31,12 @@ export function readSettings(search = location.search) {
   s.ansi = bool("ansi");
   s.cap = clampInt(p.get("cap"), 1000, 1_000_000, DEFAULTS.cap);
   s.theme = ["light", "dark"].includes(p.get("theme")) ? p.get("theme") : "";
+  s.utc = bool("utc");
+  s.src = bool("src");
+  s.hl = bool("hl");
+  s.ctx = clampInt(p.get("ctx"), 1, 500, DEFAULTS.ctx);
+  s.cols = (p.get("cols") ?? "").split(",").map((c) => c.trim()).filter(Boolean).join(",");
+  s.field = p.getAll("field").filter((f) => parseFieldFilter(f) !== null);
   return s;
 }
 
@@ -38,7 +45,8 @@ export function writeSettings(settings) {
   const p = new URLSearchParams();
   for (const [key, value] of Object.entries(settings)) {
     if (!(key in DEFAULTS) || value === DEFAULTS[key]) continue;
-    p.set(key, typeof value === "boolean" ? (value ? "1" : "0") : String(value));
+    if (Array.isArray(value)) for (const item of value) p.append(key, item);
+    else p.set(key, typeof value === "boolean" ? (value ? "1" : "0") : String(value));
   }
   const query = p.toString();
   history.replaceState(null, "", location.pathname + (query ? "?" + query : "") + location.hash);
@@ -55,4 +63,10 @@ export function resolveSince(text) {
   }
   const d = new Date(t);
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/** `KEY OP VALUE` (OP one of = != ~ >= <= > <), as the server's `field` parameter takes it; null when malformed. */
+export function parseFieldFilter(text) {
+  const m = /^([A-Za-z0-9_@.\-]+)\s*(!=|>=|<=|=|~|>|<)\s*(.*)$/.exec(text ?? "");
+  return m ? { key: m[1], op: m[2], value: m[3] } : null;
 }

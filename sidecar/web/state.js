@@ -4,6 +4,8 @@
 // -> FilteredView (what the filter keeps) -> VirtualLog (the visible rows only).
 
 import { compileFilter } from "./filters.js";
+import { fieldValue } from "./render.js";
+import { parseFieldFilter } from "./settings.js";
 import { FilteredView, LineStore } from "./store.js";
 
 export function createState(settings) {
@@ -27,11 +29,36 @@ export function createState(settings) {
     rowContext: null,
     controller: null,
     status: null,
+    currentId: null, // the line of the current search match / permalink
     auth: null,
     sourcePicker: null,
   };
 }
 
 export function compileSettingsFilter(settings) {
-  return compileFilter({ text: settings.q, regex: settings.re, matchCase: settings.case, level: settings.level });
+  const base = compileFilter({ text: settings.q, regex: settings.re, matchCase: settings.case, level: settings.level, highlightOnly: settings.hl });
+  const fields = settings.field.map(parseFieldFilter).filter(Boolean);
+  if (!fields.length) return base;
+  const test = base.test;
+  return { ...base, active: true, fields: settings.field, test: (line) => fields.every((f) => fieldMatches(line, f)) && test(line) };
+}
+
+/** The browser's side of a `field=KEY OP VALUE` filter (lines without the key do not match). */
+export function fieldMatches(line, { key, op, value }) {
+  const got = fieldValue(line.fields, key);
+  if (got === undefined || got === null) return false;
+  const text = typeof got === "object" ? JSON.stringify(got) : String(got);
+  if (op === "=") return text === value;
+  if (op === "!=") return text !== value;
+  if (op === "~") {
+    try {
+      return new RegExp(value).test(text);
+    } catch {
+      return false;
+    }
+  }
+  const a = Number(text);
+  const b = Number(value);
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return false;
+  return op === ">" ? a > b : op === ">=" ? a >= b : op === "<" ? a < b : a <= b;
 }

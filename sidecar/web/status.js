@@ -126,15 +126,29 @@ export class Status {
       ? `${nf.format(shown)} of ${nf.format(v.store.count)} lines`
       : `${nf.format(v.store.count)} lines`;
     $("counts").title = `Keeps at most ${nf.format(v.store.cap)} lines; ${nf.format(v.store.evicted)} evicted`;
+    v.search.render();
     $("gaps").hidden = v.gapsTotal === 0;
     $("gaps").textContent = `${nf.format(v.gapsTotal)} missed`;
     const empty = $("empty");
     if (v.view.rows.length) empty.hidden = true;
     else {
       empty.hidden = false;
-      empty.textContent = v.connState === "login" ? "Sign in to see the logs."
-        : v.store.count && v.filter.active ? "No loaded line matches the filter."
-        : stream.state === "live" ? "Waiting for log lines…" : "Connecting…";
+      empty.textContent = this.emptyText(stream.state);
     }
+  }
+
+  /** What an empty log area says: what is followed, or why nothing is shown. */
+  emptyText(streamState) {
+    const v = this.v;
+    if (v.connState === "login") return "Sign in to see the logs.";
+    if (v.store.count && v.filter.active) {
+      const what = [v.settings.q && `"${v.settings.q}"`, v.settings.level && `level ${v.settings.level}+`, ...v.settings.field].filter(Boolean).join(", ");
+      return `No line matches ${what || "the filter"} among the ${nf.format(v.store.count)} lines loaded. Press Esc in the search box to clear it.`;
+    }
+    if (streamState !== "live") return "Connecting…";
+    const names = v.sourcePicker.shown();
+    if (!names.length) return "No sources yet: waiting for files or containers to follow.";
+    const list = names.length > 4 ? `${names.slice(0, 4).join(", ")} and ${names.length - 4} more` : names.join(", ");
+    return `Following ${list}: waiting for lines.`;
   }
 }

@@ -14,6 +14,8 @@ export function makeLine(raw) {
     text: raw.text ?? "",
     level: raw.level ?? null,
     truncated: Boolean(raw.truncated),
+    entry: raw.entry ?? raw.id, // id of the entry's first line (== id for a first or single line)
+    fields: raw.fields ?? null, // JSON/logfmt fields parsed by the sidecar
     plain,
     runs,
     lc: undefined, // lower-cased plain text, computed on first case-insensitive search
@@ -32,7 +34,7 @@ export function makeMarker(store, afterId, kind, text) {
   // Ids near 1.7e15 are exact to a quarter, so there are three free slots after each id.
   const id = [0.25, 0.5, 0.75].map((d) => afterId + d).find((candidate) => !store.has(candidate));
   if (id === undefined) return null;
-  return { id, marker: true, kind, source: "", time: Date.now() / 1000, text, plain: text, runs: null, level: null, h: 0, hk: null };
+  return { id, entry: id, marker: true, kind, source: "", time: Date.now() / 1000, text, plain: text, runs: null, level: null, h: 0, hk: null };
 }
 
 function lowerBound(arr, id) {
@@ -53,6 +55,7 @@ export class LineStore {
     this.count = 0; // real lines (markers excluded)
     this.maxId = 0; // highest real id ever accepted (kept across clear and eviction)
     this.evicted = 0;
+    this.entrySizes = new Map(); // entry id -> continuation lines held
   }
 
   get firstId() {
@@ -86,6 +89,7 @@ export class LineStore {
       if (!line.marker) {
         this.count++;
         if (line.id > this.maxId) this.maxId = line.id;
+        if (line.entry !== line.id) this.entrySizes.set(line.entry, (this.entrySizes.get(line.entry) ?? 0) + 1);
       }
     }
     return { appended, inserted };
@@ -97,7 +101,11 @@ export class LineStore {
     const kept = older.filter((line) => line.id < first);
     if (kept.length) {
       this.lines = kept.concat(this.lines);
-      for (const line of kept) if (!line.marker) this.count++;
+      for (const line of kept) {
+        if (line.marker) continue;
+        this.count++;
+        if (line.entry !== line.id) this.entrySizes.set(line.entry, (this.entrySizes.get(line.entry) ?? 0) + 1);
+      }
     }
     return kept;
   }
@@ -114,7 +122,12 @@ export class LineStore {
     let n = 0;
     let real = 0;
     while (n < this.lines.length && real < over) {
-      if (!this.lines[n].marker) real++;
+      const line = this.lines[n];
+      if (!line.marker) {
+        real++;
+        if (line.entry !== line.id) this.entrySizes.set(line.entry, (this.entrySizes.get(line.entry) ?? 1) - 1);
+        else this.entrySizes.delete(line.id);
+      }
       n++;
     }
     const boundary = this.lines[n - 1].id;
@@ -122,6 +135,11 @@ export class LineStore {
     this.count -= real;
     this.evicted += real;
     return boundary; // every line with id <= boundary is gone
+  }
+
+  get(id) {
+    const i = lowerBound(this.lines, id);
+    return i < this.lines.length && this.lines[i].id === id ? this.lines[i] : null;
   }
 
   /** Real lines of `source` with lo < id <= hi. */
@@ -143,6 +161,23 @@ export class LineStore {
   clear() {
     this.lines = [];
     this.count = 0;
+    this.entrySizes.clear();
+  }
+
+  /** The lines of one entry (first line and its continuations), in order. */
+  entryLines(first) {
+    const out = [];
+    let i = lowerBound(this.lines, first.id);
+    let left = this.entrySizes.get(first.id) ?? 0;
+    for (; i < this.lines.length && (out.length === 0 || left > 0) && out.length < 100000; i++) {
+      const line = this.lines[i];
+      if (line === first) out.push(line);
+      else if (!line.marker && line.entry === first.id) {
+        out.push(line);
+        left--;
+      }
+    }
+    return out;
   }
 
   /** Texts of the newest `limit` real lines of one source, oldest first. */
@@ -161,6 +196,14 @@ export class FilteredView {
     this.rows = [];
     this.maxChars = 0;
     this.markers = 0; // notice rows among `rows`, kept up to date so no pass over all rows is needed
+    this.hits = 0; // rows that match the search text (the match count)
+    this.openEntries = new Set(); // entries shown with all their lines (else: first line only)
+  }
+
+  keeps(line, filter) {
+    if (line.marker || line.context === true) return true;
+    if (line.entry !== line.id && !this.openEntries.has(line.entry)) return false;
+    return filter.test(line);
   }
 
   /** Real lines shown (notice rows excluded). */
@@ -168,34 +211,28 @@ export class FilteredView {
     return this.rows.length - this.markers;
   }
 
-  keeps(line, filter) {
-    return line.marker ? true : filter.test(line);
-  }
-
   rebuild(store, filter) {
     const rows = [];
     let maxChars = 0;
     let markers = 0;
+    let hits = 0;
     const lines = store.lines;
-    if (!filter.active) {
-      for (let i = 0; i < lines.length; i++) {
-        rows.push(lines[i]);
-        if (lines[i].marker) markers++;
-        if (lines[i].plain.length > maxChars) maxChars = lines[i].plain.length;
-      }
-    } else {
-      for (let i = 0; i < lines.length; i++) {
-        const line = lines[i];
-        if (line.marker || filter.test(line)) {
-          rows.push(line);
-          if (line.marker) markers++;
-          if (line.plain.length > maxChars) maxChars = line.plain.length;
-        }
+    const all = !filter.active;
+    const search = filter.hasText;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i];
+      if (line.entry !== line.id && !line.marker && !this.openEntries.has(line.entry)) continue;
+      if (all || line.marker || line.context === true || filter.test(line)) {
+        rows.push(line);
+        if (line.marker) markers++;
+        else if (search && filter.matches(line)) hits++;
+        if (line.plain.length > maxChars) maxChars = line.plain.length;
       }
     }
     this.rows = rows;
     this.maxChars = maxChars;
     this.markers = markers;
+    this.hits = hits;
   }
 
   /** Returns how many real lines (not notices) were added at the end. */
@@ -205,7 +242,10 @@ export class FilteredView {
       if (this.keeps(line, filter)) {
         this.rows.push(line);
         if (line.marker) this.markers++;
-        else added++;
+        else {
+          added++;
+          if (filter.hasText && filter.matches(line)) this.hits++;
+        }
         if (line.plain.length > this.maxChars) this.maxChars = line.plain.length;
       }
     }
@@ -226,11 +266,14 @@ export class FilteredView {
   }
 
   /** Drop rows with id <= boundary; returns the dropped rows. */
-  dropThrough(boundary) {
+  dropThrough(boundary, filter = null) {
     const n = lowerBound(this.rows, boundary + 0.25); // rows with id <= boundary
     if (!n) return [];
     const dropped = this.rows.splice(0, n);
-    for (const line of dropped) if (line.marker) this.markers--;
+    for (const line of dropped) {
+      if (line.marker) this.markers--;
+      else if (filter && filter.hasText && filter.matches(line)) this.hits--;
+    }
     return dropped;
   }
 
@@ -238,5 +281,6 @@ export class FilteredView {
     this.rows = [];
     this.maxChars = 0;
     this.markers = 0;
+    this.hits = 0;
   }
 }

@@ -61,11 +61,12 @@ export class VirtualLog {
       if (e.key === "End") { this.setFollow(true); e.preventDefault(); }
     });
     this.layer.addEventListener("click", (e) => {
-      const toggle = e.target.closest(".jt");
-      if (!toggle) return;
-      const row = toggle.closest(".row");
+      const button = e.target.closest("button");
+      const row = e.target.closest(".row");
       const line = row && row.__line;
-      if (line) this.opts.onToggle(line);
+      if (!button || !line) return;
+      if (button.classList.contains("jt")) this.opts.onToggle(line);
+      else this.opts.onAction(line, button, e);
     });
     new ResizeObserver(() => this.measureFont()).observe(scroller);
   }
@@ -76,6 +77,17 @@ export class VirtualLog {
   measureFont() {
     const probe = document.createElement("div");
     probe.className = "row probe";
+    for (const cls of ["ts", "src"]) {
+      const cell = document.createElement("span");
+      cell.className = cls;
+      cell.textContent = "0";
+      probe.appendChild(cell);
+    }
+    for (let i = 0; i < (this.opts.fieldColumns?.() ?? 0); i++) {
+      const cell = document.createElement("span");
+      cell.className = "fcol";
+      probe.appendChild(cell);
+    }
     const msg = document.createElement("span");
     msg.className = "msg";
     msg.textContent = "0".repeat(100);
@@ -87,6 +99,7 @@ export class VirtualLog {
     probe.remove();
     const width = this.scroller.clientWidth;
     this.scroller.style.setProperty("--log-w", width + "px");
+    this.scroller.style.setProperty("--gutter", gutter + "px");
     const cols = Math.max(10, Math.floor((width - gutter - 16) / charW));
     if (rowH !== this.rowH || charW !== this.charW || cols !== this.cols || gutter !== this.gutterPx) {
       this.rowH = rowH;
@@ -142,6 +155,27 @@ export class VirtualLog {
     const i = lowerBoundId(this.rows, line.id);
     this.valid = Math.min(this.valid, i);
     this.schedule();
+  }
+
+  /** Rebuild one row if it is on screen (its content changed, not necessarily its height). */
+  refreshLine(line) {
+    if (this.rendered.has(line)) this.invalidateLine(line);
+  }
+
+  /** Scroll so that rows[index] is in view (a third from the top), leaving follow mode. */
+  scrollToIndex(index) {
+    if (index < 0 || index >= this.rows.length) return;
+    this.setFollow(false);
+    this.anchor = null;
+    this.ensurePositions();
+    this.setTop(Math.max(0, this.pos[index] - this.scroller.clientHeight / 3));
+    this.schedule();
+  }
+
+  /** Index of the first row at the top of the view. */
+  topIndex() {
+    this.ensurePositions();
+    return Math.min(this.indexAt(this.scroller.scrollTop), Math.max(0, this.rows.length - 1));
   }
 
   // ----- follow -----

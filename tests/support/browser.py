@@ -122,6 +122,10 @@ class ViewerPage:
     def set_filter(self, text: str) -> None:
         self.page.fill("#filter", text)
 
+    def set_level(self, level: str) -> None:
+        """Click a level in the segmented control ("" for all)."""
+        self.page.click(f'.lvl-btn[data-level="{level}"]')
+
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / name
