@@ -166,13 +166,29 @@ function shiftRuns(runs, by) {
   return out.length ? out : null;
 }
 
-function iconButton(cls, label, glyph) {
+const SVG = "http://www.w3.org/2000/svg";
+const ICONS = {
+  copy: ["M5.5 5.5h7v8h-7z", "M3.5 10.5v-8h7"],
+  link: ["M7 9a3 3 0 0 0 4.2 0l2-2a3 3 0 0 0-4.2-4.2l-.8.8", "M9 7a3 3 0 0 0-4.2 0l-2 2a3 3 0 0 0 4.2 4.2l.8-.8"],
+  context: ["M8 1.5v13", "M5 4.5l3-3 3 3", "M5 11.5l3 3 3-3"],
+};
+
+/** A row action button with an SVG icon (built as DOM nodes: no markup strings, no icon font). */
+function iconButton(cls, label, icon) {
   const b = document.createElement("button");
   b.type = "button";
   b.className = "act " + cls;
   b.title = label;
   b.setAttribute("aria-label", label);
-  b.textContent = glyph;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("class", "icon");
+  for (const d of ICONS[icon]) {
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", d);
+    svg.appendChild(path);
+  }
+  b.appendChild(svg);
   return b;
 }
 
@@ -287,9 +303,9 @@ export function buildRow(line, ctx) {
   const acts = document.createElement("span");
   acts.className = "acts";
   acts.append(
-    iconButton("act-copy", more ? "Copy the whole entry" : "Copy the line", "\u29c9"),
-    iconButton("act-link", "Copy a link to this line", "#"),
-    iconButton("act-context", "Show the lines around this one", "\u2195"),
+    iconButton("act-copy", more ? "Copy the whole entry" : "Copy the line", "copy"),
+    iconButton("act-link", "Copy a link to this line", "link"),
+    iconButton("act-context", "Show the lines around this one", "context"),
   );
   row.appendChild(acts);
 
