@@ -175,3 +175,29 @@ def test_keyboard_help_pause_wrap_errors_and_latest(sidecar, viewer, tmp_path: P
     rendered(page, "row 299")
     page.page.keyboard.press("/")
     assert page.page.evaluate("document.activeElement.id") == "filter"
+
+
+def test_histogram_shows_volume_by_level_and_dragging_zooms(sidecar, viewer, tmp_path: Path) -> None:
+    lines = [f"2026-11-26T12:{m:02d}:00.000Z {'ERROR' if m % 3 == 0 else 'INFO'} minute {m}" for m in range(10)]
+    append_lines(tmp_path / "app.log", lines)
+    server = sidecar(env=file_env(tmp_path))
+    page = viewer().open(server.url, "utc=1")
+    page.wait_for_texts(lines)
+    page.wait_until("() => document.getElementById('histogram-range').textContent === '12:00:00 – 12:09:00'")
+    painted = page.page.evaluate(
+        """() => { const c = document.getElementById('histogram'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }"""
+    )
+    assert painted > 0, "bars are drawn"
+
+    box = page.page.locator("#histogram").bounding_box()
+    page.page.mouse.move(box["x"] + 1, box["y"] + box["height"] / 2)
+    page.page.mouse.down()
+    page.page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] / 2, steps=5)
+    page.page.mouse.up()
+    page.wait_until("() => !document.getElementById('zoom').hidden")
+    shown = page.shown_texts()
+    assert shown and shown == lines[: len(shown)] and len(shown) < len(lines), "only the dragged time range"
+    assert "tw=" in page.page.url
+    page.page.click("#zoom-reset")
+    page.wait_until("(n) => window.logViewer.state().shown === n", len(lines))

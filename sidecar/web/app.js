@@ -15,6 +15,7 @@
 import { Actions } from "./actions.js";
 import { AuthUI } from "./auth.js";
 import { Fields } from "./fields.js";
+import { Histogram } from "./histogram.js";
 import { bindKeys } from "./keys.js";
 import { Search } from "./search.js";
 import { bindControls } from "./controls.js";
@@ -62,6 +63,7 @@ v.search = new Search(v);
 v.actions = new Actions(v);
 v.fields = new Fields(v);
 bindControls(v);
+v.histogram = new Histogram(v);
 bindKeys(v);
 writeSettings(v.settings);
 v.controller.start().then(() => v.actions.openPermalink());

@@ -5,7 +5,7 @@ import { LEVELS } from "./filters.js";
 export const DEFAULTS = {
   source: "", q: "", re: false, case: false, level: "", tail: 1000, since: "",
   ts: true, wrap: false, json: false, ansi: true, cap: 200000, theme: "",
-  utc: false, src: true, hl: false, ctx: 10, cols: "", field: [],
+  utc: false, src: true, hl: false, ctx: 10, cols: "", field: [], tw: "",
 };
 
 export function clampInt(value, min, max, fallback) {
@@ -36,6 +36,7 @@ export function readSettings(search = location.search) {
   s.hl = bool("hl");
   s.ctx = clampInt(p.get("ctx"), 1, 500, DEFAULTS.ctx);
   s.cols = (p.get("cols") ?? "").split(",").map((c) => c.trim()).filter(Boolean).join(",");
+  s.tw = /^\d+(\.\d+)?,\d+(\.\d+)?$/.test(p.get("tw") ?? "") ? p.get("tw") : "";
   s.field = p.getAll("field").filter((f) => parseFieldFilter(f) !== null);
   return s;
 }

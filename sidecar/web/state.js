@@ -38,9 +38,14 @@ export function createState(settings) {
 export function compileSettingsFilter(settings) {
   const base = compileFilter({ text: settings.q, regex: settings.re, matchCase: settings.case, level: settings.level, highlightOnly: settings.hl });
   const fields = settings.field.map(parseFieldFilter).filter(Boolean);
-  if (!fields.length) return base;
+  const [from, to] = settings.tw ? settings.tw.split(",").map(Number) : [null, null];
+  if (!fields.length && from === null) return base;
   const test = base.test;
-  return { ...base, active: true, fields: settings.field, test: (line) => fields.every((f) => fieldMatches(line, f)) && test(line) };
+  const inTime = from === null ? () => true : (line) => line.time >= from && line.time <= to;
+  return {
+    ...base, active: true, fields: settings.field,
+    test: (line) => inTime(line) && fields.every((f) => fieldMatches(line, f)) && test(line),
+  };
 }
 
 /** The browser's side of a `field=KEY OP VALUE` filter (lines without the key do not match). */

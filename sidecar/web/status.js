@@ -127,6 +127,7 @@ export class Status {
       : `${nf.format(v.store.count)} lines`;
     $("counts").title = `Keeps at most ${nf.format(v.store.cap)} lines; ${nf.format(v.store.evicted)} evicted`;
     v.search.render();
+    v.histogram?.changed();
     $("gaps").hidden = v.gapsTotal === 0;
     $("gaps").textContent = `${nf.format(v.gapsTotal)} missed`;
     const empty = $("empty");
