@@ -3,6 +3,7 @@
 // plain log text (one line each, no time column interleaved).
 
 import { api } from "./api.js";
+import { actionBar } from "./render.js";
 import { makeLine } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
@@ -11,7 +12,18 @@ export class Actions {
   constructor(v) {
     this.v = v;
     this.lastCopied = null;
+    this.bar = actionBar();
     $("log").addEventListener("copy", (e) => this.onCopy(e));
+    $("log").addEventListener("mouseover", (e) => {
+      const row = e.target.closest(".row");
+      if (row && !row.classList.contains("marker") && this.bar.parentElement !== row) this.attach(row);
+    });
+  }
+
+  /** Put the action bar into a row (after the message, before an expanded JSON block). */
+  attach(row) {
+    const msg = row.querySelector(":scope > .msg");
+    if (msg) msg.after(this.bar);
   }
 
   /** A button in a row was clicked. */

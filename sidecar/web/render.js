@@ -173,6 +173,21 @@ const ICONS = {
   context: ["M8 1.5v13", "M5 4.5l3-3 3 3", "M5 11.5l3 3 3-3"],
 };
 
+/**
+ * The row actions (copy, link, context): one bar for the whole log, moved into the row under
+ * the pointer (or the current row), so rows cost no extra nodes while scrolling.
+ */
+export function actionBar() {
+  const acts = document.createElement("span");
+  acts.className = "acts";
+  acts.append(
+    iconButton("act-copy", "Copy the line (a whole entry when collapsed)", "copy"),
+    iconButton("act-link", "Copy a link to this line", "link"),
+    iconButton("act-context", "Show the lines around this one", "context"),
+  );
+  return acts;
+}
+
 /** A row action button with an SVG icon (built as DOM nodes: no markup strings, no icon font). */
 function iconButton(cls, label, icon) {
   const b = document.createElement("button");
@@ -299,15 +314,6 @@ export function buildRow(line, ctx) {
     msg.appendChild(cut);
   }
   row.appendChild(msg);
-
-  const acts = document.createElement("span");
-  acts.className = "acts";
-  acts.append(
-    iconButton("act-copy", more ? "Copy the whole entry" : "Copy the line", "copy"),
-    iconButton("act-link", "Copy a link to this line", "link"),
-    iconButton("act-context", "Show the lines around this one", "context"),
-  );
-  row.appendChild(acts);
 
   if (expanded) {
     row.classList.add("expanded");
