@@ -129,3 +129,21 @@ def test_rate_meter_counts_live_lines_only(sidecar, viewer, tmp_path: Path) -> N
     append_lines(log, ["live 1", "live 2", "live 3"])
     page.wait_for_texts(["live 3"])
     assert page.page.evaluate("window.logViewer.liveLines()") == 3
+
+
+def test_sources_read_at_start_are_merged_by_time(sidecar, viewer, tmp_path: Path) -> None:
+    append_lines(tmp_path / "a.log", [f"2026-11-26T12:00:0{i}.000Z a{i}" for i in range(0, 10, 2)])
+    append_lines(tmp_path / "b.log", [f"2026-11-26T12:00:0{i}.000Z b{i}" for i in range(1, 10, 2)])
+    server = sidecar(env=file_env(tmp_path))
+    page = viewer().open(server.url)
+    page.wait_until("() => window.logViewer.state().count === 10")
+    expected = [f"{'a' if i % 2 == 0 else 'b'}{i}" for i in range(10)]
+    page.wait_until(
+        "(want) => JSON.stringify(window.logViewer.shownTexts().map((t) => t.split(' ')[1])) === JSON.stringify(want)", expected
+    )
+    rows = page.page.eval_on_selector_all("#log .row:not(.marker) .msg", "els => els.map((e) => e.textContent)")
+    assert rows == expected, "interleaved by time on screen, not one block per file"
+    # Live lines still come in arrival order, after the merged start; no line is lost or doubled.
+    append_lines(tmp_path / "a.log", ["2026-11-26T12:00:10.000Z a10"])
+    page.wait_for_texts(["2026-11-26T12:00:10.000Z a10"])
+    assert sorted(page.texts()) == sorted([*(f"2026-11-26T12:00:0{i}.000Z {n}" for i, n in enumerate(expected)), "2026-11-26T12:00:10.000Z a10"])

@@ -240,11 +240,33 @@ export class StreamController {
     let live = 0;
     for (const line of lines) if (line.id > this.liveFrom) live++;
     this.v.status.countRate(live);
+    if (live < lines.length) this.scheduleMerge();
     if (this.resync) {
       pushAll(this.resync.pending, lines); // held until the restart resync has run
       return;
     }
     this.deliver(lines);
+  }
+
+  /**
+   * The backfill (lines the sources held when the stream opened) is done once no more of it
+   * arrived for a moment: then the sources read at start are merged by time, once.
+   */
+  scheduleMerge() {
+    clearTimeout(this.mergeTimer);
+    const generation = this.generation;
+    this.mergeTimer = setTimeout(() => {
+      if (generation !== this.generation) return;
+      if (this.resync || this.v.paused) return;
+      this.flush();
+      const v = this.v;
+      v.vp.beforeChange();
+      if (v.store.mergeByTime(this.liveFrom)) {
+        v.view.rebuild(v.store, v.filter);
+        v.vp.changed(0);
+        v.vp.redraw();
+      }
+    }, 150);
   }
 
   deliver(lines) {
@@ -461,7 +483,7 @@ export class StreamController {
       v.vp.beforeChange();
       const kept = store.prepend(lines);
       if (!body.more || !kept.length) {
-        const marker = makeMarker(store, (store.lines[0]?.id ?? first) - 1, "info", "start of the lines the sidecar holds");
+        const marker = makeMarker(store, (store.lines[0]?.k ?? first) - 1, "info", "start of the lines the sidecar holds");
         if (marker) store.prepend([marker]);
       }
       v.view.rebuild(store, v.filter);

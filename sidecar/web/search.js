@@ -17,12 +17,14 @@ export class Search {
   currentIndex() {
     const { v } = this;
     if (v.currentId === null) return -1;
+    const current = v.store.get(v.currentId);
+    if (!current) return -1;
     const rows = v.view.rows;
     let lo = 0;
     let hi = rows.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (rows[mid].id < v.currentId) lo = mid + 1;
+      if (rows[mid].k < current.k) lo = mid + 1;
       else hi = mid;
     }
     return lo < rows.length && rows[lo].id === v.currentId ? lo : -1;

@@ -9,6 +9,7 @@ export function makeLine(raw) {
   const { plain, runs } = parseAnsi(raw.text ?? "");
   return {
     id: raw.id,
+    k: raw.id, // sort key: the id, except for lines read at start, merged by time (LineStore.mergeByTime)
     source: raw.source ?? "",
     time: raw.time ?? 0,
     text: raw.text ?? "",
@@ -34,7 +35,7 @@ export function makeMarker(store, afterId, kind, text) {
   // Ids near 1.7e15 are exact to a quarter, so there are three free slots after each id.
   const id = [0.25, 0.5, 0.75].map((d) => afterId + d).find((candidate) => !store.has(candidate));
   if (id === undefined) return null;
-  return { id, entry: id, marker: true, kind, source: "", time: Date.now() / 1000, text, plain: text, runs: null, level: null, h: 0, hk: null };
+  return { id, k: id, entry: id, marker: true, kind, source: "", time: Date.now() / 1000, text, plain: text, runs: null, level: null, h: 0, hk: null };
 }
 
 function lowerBound(arr, id) {
@@ -42,7 +43,7 @@ function lowerBound(arr, id) {
   let hi = arr.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (arr[mid].id < id) lo = mid + 1;
+    if (arr[mid].k < id) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -56,16 +57,17 @@ export class LineStore {
     this.maxId = 0; // highest real id ever accepted (kept across clear and eviction)
     this.evicted = 0;
     this.entrySizes = new Map(); // entry id -> continuation lines held
+    this.moved = new Map(); // id -> line, for lines whose key is not their id (merged by time)
   }
 
   get firstId() {
-    for (const line of this.lines) if (!line.marker) return line.id;
+    for (const line of this.lines) if (!line.marker) return line.k; // the lowest id held (keys are a permutation of ids)
     return null;
   }
 
   has(id) {
     const i = lowerBound(this.lines, id);
-    return i < this.lines.length && this.lines[i].id === id;
+    return i < this.lines.length && this.lines[i].k === id; // keys and ids are the same set
   }
 
   /**
@@ -76,13 +78,13 @@ export class LineStore {
     const appended = [];
     let inserted = false;
     for (const line of lines) {
-      const last = this.lines.length ? this.lines[this.lines.length - 1].id : -Infinity;
-      if (line.id > last) {
+      const last = this.lines.length ? this.lines[this.lines.length - 1].k : -Infinity;
+      if (line.k > last) {
         this.lines.push(line);
         appended.push(line);
       } else {
-        const i = lowerBound(this.lines, line.id);
-        if (i < this.lines.length && this.lines[i].id === line.id) continue; // duplicate
+        const i = lowerBound(this.lines, line.k);
+        if (i < this.lines.length && this.lines[i].k === line.k) continue; // duplicate
         this.lines.splice(i, 0, line);
         inserted = true;
       }
@@ -97,8 +99,8 @@ export class LineStore {
 
   /** Older lines (all ids below the first held one) in id order. Returns those kept. */
   prepend(older) {
-    const first = this.lines.length ? this.lines[0].id : Infinity;
-    const kept = older.filter((line) => line.id < first);
+    const first = this.lines.length ? this.lines[0].k : Infinity;
+    const kept = older.filter((line) => line.k < first);
     if (kept.length) {
       this.lines = kept.concat(this.lines);
       for (const line of kept) {
@@ -130,7 +132,7 @@ export class LineStore {
       }
       n++;
     }
-    const boundary = this.lines[n - 1].id;
+    const boundary = this.lines[n - 1].k;
     this.lines.splice(0, n);
     this.count -= real;
     this.evicted += real;
@@ -139,22 +141,20 @@ export class LineStore {
 
   get(id) {
     const i = lowerBound(this.lines, id);
-    return i < this.lines.length && this.lines[i].id === id ? this.lines[i] : null;
+    if (i < this.lines.length && this.lines[i].id === id) return this.lines[i];
+    return this.moved.get(id) ?? null; // merged by time: its key is another id
   }
 
   /** Real lines of `source` with lo < id <= hi. */
   countBetween(source, lo, hi) {
     let n = 0;
-    for (let i = lowerBound(this.lines, lo + 0.25); i < this.lines.length && this.lines[i].id <= hi; i++) {
-      const line = this.lines[i];
-      if (!line.marker && line.source === source) n++;
-    }
+    for (const line of this.lines) if (!line.marker && line.source === source && line.id > lo && line.id <= hi) n++;
     return n;
   }
 
   /** Remove one notice row (a gap that turned out to be fully fetched back). */
   removeMarker(marker) {
-    const i = lowerBound(this.lines, marker.id);
+    const i = lowerBound(this.lines, marker.k);
     if (this.lines[i] === marker) this.lines.splice(i, 1);
   }
 
@@ -162,12 +162,43 @@ export class LineStore {
     this.lines = [];
     this.count = 0;
     this.entrySizes.clear();
+    this.moved.clear();
+  }
+
+  /**
+   * Sources read at start arrive one file after the other (ids are given in reading order).
+   * Reorder the lines with id <= `upTo` by (time, id) by handing their keys out again: the
+   * set of keys stays the set of ids, so deduplication and paging by id still hold, and a
+   * line's own id never changes. Returns whether anything moved.
+   */
+  mergeByTime(upTo) {
+    const region = [];
+    const sources = new Set();
+    for (const line of this.lines) {
+      if (line.k > upTo) break;
+      if (line.marker) continue;
+      region.push(line);
+      sources.add(line.source);
+    }
+    if (sources.size < 2) return false;
+    const keys = region.map((line) => line.k); // ascending: the store is sorted by key
+    const byTime = region.slice().sort((a, b) => a.time - b.time || a.id - b.id);
+    let moved = false;
+    for (let i = 0; i < byTime.length; i++) {
+      const line = byTime[i];
+      if (line.k !== keys[i]) moved = true;
+      line.k = keys[i];
+      if (line.k !== line.id) this.moved.set(line.id, line);
+      else this.moved.delete(line.id);
+    }
+    if (moved) this.lines.sort((a, b) => a.k - b.k);
+    return moved;
   }
 
   /** The lines of one entry (first line and its continuations), in order. */
   entryLines(first) {
     const out = [];
-    let i = lowerBound(this.lines, first.id);
+    let i = lowerBound(this.lines, first.k);
     let left = this.entrySizes.get(first.id) ?? 0;
     for (; i < this.lines.length && (out.length === 0 || left > 0) && out.length < 100000; i++) {
       const line = this.lines[i];

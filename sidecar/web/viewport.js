@@ -15,7 +15,7 @@ function lowerBoundId(rows, id) {
   let hi = rows.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (rows[mid].id < id) lo = mid + 1;
+    if (rows[mid].k < id) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -152,7 +152,7 @@ export class VirtualLog {
     const el = this.rendered.get(line);
     if (el) el.remove();
     this.rendered.delete(line);
-    const i = lowerBoundId(this.rows, line.id);
+    const i = lowerBoundId(this.rows, line.k);
     this.valid = Math.min(this.valid, i);
     this.schedule();
   }
@@ -254,11 +254,11 @@ export class VirtualLog {
       // positions are only partly valid; anchor on what is (the top is always inside)
       if (this.valid === 0) return;
       const i = Math.min(this.indexAt(top, this.valid), this.valid - 1);
-      this.anchor = { id: this.rows[i].id, off: top - this.pos[i] };
+      this.anchor = { k: this.rows[i].k, off: top - this.pos[i] };
       return;
     }
     const i = Math.min(this.indexAt(top), this.rows.length - 1);
-    this.anchor = { id: this.rows[i].id, off: top - this.pos[i] };
+    this.anchor = { k: this.rows[i].k, off: top - this.pos[i] };
   }
 
   schedule() {
@@ -285,9 +285,9 @@ export class VirtualLog {
       this.setTop(Math.max(0, total - view));
       this.anchor = null;
     } else if (this.anchor) {
-      const i = Math.min(lowerBoundId(this.rows, this.anchor.id), n - 1);
+      const i = Math.min(lowerBoundId(this.rows, this.anchor.k), n - 1);
       if (i >= 0) {
-        const keepOff = this.rows[i].id === this.anchor.id ? this.anchor.off : 0;
+        const keepOff = this.rows[i].k === this.anchor.k ? this.anchor.off : 0;
         this.setTop(this.pos[i] + keepOff);
       }
       this.anchor = null;
