@@ -39,7 +39,7 @@ export class Actions {
   /** The raw text of the line's entry (first line and continuations), ANSI stripped. */
   entryText(line) {
     const v = this.v;
-    const first = line.entry === line.id ? line : v.store.get(line.entry) ?? line;
+    const first = line.entry === null ? line : v.store.get(line.entry) ?? line;
     return v.store.entryLines(first).map((l) => l.plain).join("\n");
   }
 

@@ -5,7 +5,7 @@
 
 import { AuthRequired, api, authMode } from "./api.js";
 import { shortTime } from "./time.js";
-import { makeLine, makeMarker } from "./store.js";
+import { key, makeLine, makeMarker } from "./store.js";
 import { StreamClient } from "./stream.js";
 import { resolveSince } from "./settings.js";
 import { pushAll, resyncNew, resyncState } from "./resync.js";
@@ -307,7 +307,7 @@ export class StreamController {
       if (!v.vp.follow) v.newWhileScrolled += added;
     }
     for (const line of appended) {
-      if (line.entry !== line.id && !line.marker) {
+      if (line.entry !== null && !line.marker) {
         const first = v.store.get(line.entry); // its "+N lines" count changed
         if (first) v.vp.refreshLine(first);
       }
@@ -483,7 +483,7 @@ export class StreamController {
       v.vp.beforeChange();
       const kept = store.prepend(lines);
       if (!body.more || !kept.length) {
-        const marker = makeMarker(store, (store.lines[0]?.k ?? first) - 1, "info", "start of the lines the sidecar holds");
+        const marker = makeMarker(store, ((store.lines.length ? key(store.lines[0]) : first)) - 1, "info", "start of the lines the sidecar holds");
         if (marker) store.prepend([marker]);
       }
       v.view.rebuild(store, v.filter);

@@ -255,7 +255,7 @@ export function buildRow(line, ctx) {
     row.appendChild(msg);
     return row;
   }
-  const cont = line.entry !== line.id;
+  const cont = line.entry !== null;
   row.className = "row" + (line.level ? " lvl-" + line.level : "") + (cont ? " cont" : "")
     + (line.id === ctx.currentId ? " current" : "") + (line.context === true ? " context" : "");
 

@@ -3,6 +3,7 @@
 // step costs the distance to the next hit, not a pass over every row.
 
 import { levelRank } from "./filters.js";
+import { key } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 const nf = new Intl.NumberFormat();
@@ -24,7 +25,7 @@ export class Search {
     let hi = rows.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (rows[mid].k < current.k) lo = mid + 1;
+      if (key(rows[mid]) < key(current)) lo = mid + 1;
       else hi = mid;
     }
     return lo < rows.length && rows[lo].id === v.currentId ? lo : -1;

@@ -9,21 +9,23 @@ export function makeLine(raw) {
   const { plain, runs } = parseAnsi(raw.text ?? "");
   return {
     id: raw.id,
-    k: raw.id, // sort key: the id, except for lines read at start, merged by time (LineStore.mergeByTime)
     source: raw.source ?? "",
     time: raw.time ?? 0,
     text: raw.text ?? "",
     level: raw.level ?? null,
     truncated: Boolean(raw.truncated),
-    entry: raw.entry ?? raw.id, // id of the entry's first line (== id for a first or single line)
+    // The id of the entry's first line for a continuation line; null for a first or single line
+    // (ids are above 2^31, so each stored copy would be a boxed number of its own).
+    entry: raw.entry != null && raw.entry !== raw.id ? raw.entry : null,
     fields: raw.fields ?? null, // JSON/logfmt fields parsed by the sidecar
     plain,
     runs,
-    lc: undefined, // lower-cased plain text, computed on first case-insensitive search
-    json: undefined, // parsed JSON object, null when not JSON; computed on first render
-    expanded: undefined, // per-line JSON expansion (undefined: follow the global setting)
     h: 0, // measured height (px) for layout key `hk`
     hk: null,
+    // Added when first needed (not every line needs them; 200,000 lines x 8 bytes a slot):
+    // lc (lower-cased plain text, on the first case-insensitive search), json (parsed JSON, on
+    // first render), expanded (per-line JSON toggle), stampLen, context, and k: the sort key when
+    // it is not the id (lines merged by time, see LineStore.mergeByTime; read through key()).
   };
 }
 
@@ -35,7 +37,12 @@ export function makeMarker(store, afterId, kind, text) {
   // Ids near 1.7e15 are exact to a quarter, so there are three free slots after each id.
   const id = [0.25, 0.5, 0.75].map((d) => afterId + d).find((candidate) => !store.has(candidate));
   if (id === undefined) return null;
-  return { id, k: id, entry: id, marker: true, kind, source: "", time: Date.now() / 1000, text, plain: text, runs: null, level: null, h: 0, hk: null };
+  return { id, entry: null, marker: true, kind, source: "", time: Date.now() / 1000, text, plain: text, runs: null, level: null, h: 0, hk: null };
+}
+
+/** The sort key of a line: its id, or the key it was given when merged by time. */
+export function key(line) {
+  return line.k ?? line.id;
 }
 
 function lowerBound(arr, id) {
@@ -43,7 +50,7 @@ function lowerBound(arr, id) {
   let hi = arr.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (arr[mid].k < id) lo = mid + 1;
+    if (key(arr[mid]) < id) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -61,13 +68,13 @@ export class LineStore {
   }
 
   get firstId() {
-    for (const line of this.lines) if (!line.marker) return line.k; // the lowest id held (keys are a permutation of ids)
+    for (const line of this.lines) if (!line.marker) return key(line); // the lowest id held (keys are a permutation of ids)
     return null;
   }
 
   has(id) {
     const i = lowerBound(this.lines, id);
-    return i < this.lines.length && this.lines[i].k === id; // keys and ids are the same set
+    return i < this.lines.length && key(this.lines[i]) === id; // keys and ids are the same set
   }
 
   /**
@@ -78,20 +85,20 @@ export class LineStore {
     const appended = [];
     let inserted = false;
     for (const line of lines) {
-      const last = this.lines.length ? this.lines[this.lines.length - 1].k : -Infinity;
-      if (line.k > last) {
+      const last = this.lines.length ? key(this.lines[this.lines.length - 1]) : -Infinity;
+      if (key(line) > last) {
         this.lines.push(line);
         appended.push(line);
       } else {
-        const i = lowerBound(this.lines, line.k);
-        if (i < this.lines.length && this.lines[i].k === line.k) continue; // duplicate
+        const i = lowerBound(this.lines, key(line));
+        if (i < this.lines.length && key(this.lines[i]) === key(line)) continue; // duplicate
         this.lines.splice(i, 0, line);
         inserted = true;
       }
       if (!line.marker) {
         this.count++;
         if (line.id > this.maxId) this.maxId = line.id;
-        if (line.entry !== line.id) this.entrySizes.set(line.entry, (this.entrySizes.get(line.entry) ?? 0) + 1);
+        if (line.entry !== null) this.entrySizes.set(line.entry, (this.entrySizes.get(line.entry) ?? 0) + 1);
       }
     }
     return { appended, inserted };
@@ -99,14 +106,14 @@ export class LineStore {
 
   /** Older lines (all ids below the first held one) in id order. Returns those kept. */
   prepend(older) {
-    const first = this.lines.length ? this.lines[0].k : Infinity;
-    const kept = older.filter((line) => line.k < first);
+    const first = this.lines.length ? key(this.lines[0]) : Infinity;
+    const kept = older.filter((line) => key(line) < first);
     if (kept.length) {
       this.lines = kept.concat(this.lines);
       for (const line of kept) {
         if (line.marker) continue;
         this.count++;
-        if (line.entry !== line.id) this.entrySizes.set(line.entry, (this.entrySizes.get(line.entry) ?? 0) + 1);
+        if (line.entry !== null) this.entrySizes.set(line.entry, (this.entrySizes.get(line.entry) ?? 0) + 1);
       }
     }
     return kept;
@@ -127,12 +134,12 @@ export class LineStore {
       const line = this.lines[n];
       if (!line.marker) {
         real++;
-        if (line.entry !== line.id) this.entrySizes.set(line.entry, (this.entrySizes.get(line.entry) ?? 1) - 1);
+        if (line.entry !== null) this.entrySizes.set(line.entry, (this.entrySizes.get(line.entry) ?? 1) - 1);
         else this.entrySizes.delete(line.id);
       }
       n++;
     }
-    const boundary = this.lines[n - 1].k;
+    const boundary = key(this.lines[n - 1]);
     this.lines.splice(0, n);
     this.count -= real;
     this.evicted += real;
@@ -154,7 +161,7 @@ export class LineStore {
 
   /** Remove one notice row (a gap that turned out to be fully fetched back). */
   removeMarker(marker) {
-    const i = lowerBound(this.lines, marker.k);
+    const i = lowerBound(this.lines, key(marker));
     if (this.lines[i] === marker) this.lines.splice(i, 1);
   }
 
@@ -175,30 +182,34 @@ export class LineStore {
     const region = [];
     const sources = new Set();
     for (const line of this.lines) {
-      if (line.k > upTo) break;
+      if (key(line) > upTo) break;
       if (line.marker) continue;
       region.push(line);
       sources.add(line.source);
     }
     if (sources.size < 2) return false;
-    const keys = region.map((line) => line.k); // ascending: the store is sorted by key
+    const keys = region.map(key); // ascending: the store is sorted by key
     const byTime = region.slice().sort((a, b) => a.time - b.time || a.id - b.id);
     let moved = false;
     for (let i = 0; i < byTime.length; i++) {
       const line = byTime[i];
-      if (line.k !== keys[i]) moved = true;
-      line.k = keys[i];
-      if (line.k !== line.id) this.moved.set(line.id, line);
-      else this.moved.delete(line.id);
+      if (key(line) !== keys[i]) moved = true;
+      if (keys[i] !== line.id) {
+        line.k = keys[i];
+        this.moved.set(line.id, line);
+      } else if (line.k !== undefined) {
+        line.k = undefined;
+        this.moved.delete(line.id);
+      }
     }
-    if (moved) this.lines.sort((a, b) => a.k - b.k);
+    if (moved) this.lines.sort((a, b) => key(a) - key(b));
     return moved;
   }
 
   /** The lines of one entry (first line and its continuations), in order. */
   entryLines(first) {
     const out = [];
-    let i = lowerBound(this.lines, first.k);
+    let i = lowerBound(this.lines, key(first));
     let left = this.entrySizes.get(first.id) ?? 0;
     for (; i < this.lines.length && (out.length === 0 || left > 0) && out.length < 100000; i++) {
       const line = this.lines[i];
@@ -233,7 +244,7 @@ export class FilteredView {
 
   keeps(line, filter) {
     if (line.marker || line.context === true) return true;
-    if (line.entry !== line.id && !this.openEntries.has(line.entry)) return false;
+    if (line.entry !== null && !this.openEntries.has(line.entry)) return false;
     return filter.test(line);
   }
 
@@ -252,7 +263,7 @@ export class FilteredView {
     const search = filter.hasText;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i];
-      if (line.entry !== line.id && !line.marker && !this.openEntries.has(line.entry)) continue;
+      if (line.entry !== null && !line.marker && !this.openEntries.has(line.entry)) continue;
       if (all || line.marker || line.context === true || filter.test(line)) {
         rows.push(line);
         if (line.marker) markers++;

@@ -1,3 +1,5 @@
+import { key } from "./store.js";
+
 // Virtualized log area: only the rows in view (plus a small overscan) exist in the DOM.
 //
 // Heights: every row has a height in a prefix-sum array (`pos`). With wrap off a row is one
@@ -15,7 +17,7 @@ function lowerBoundId(rows, id) {
   let hi = rows.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (rows[mid].k < id) lo = mid + 1;
+    if (key(rows[mid]) < id) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -152,7 +154,7 @@ export class VirtualLog {
     const el = this.rendered.get(line);
     if (el) el.remove();
     this.rendered.delete(line);
-    const i = lowerBoundId(this.rows, line.k);
+    const i = lowerBoundId(this.rows, key(line));
     this.valid = Math.min(this.valid, i);
     this.schedule();
   }
@@ -254,11 +256,11 @@ export class VirtualLog {
       // positions are only partly valid; anchor on what is (the top is always inside)
       if (this.valid === 0) return;
       const i = Math.min(this.indexAt(top, this.valid), this.valid - 1);
-      this.anchor = { k: this.rows[i].k, off: top - this.pos[i] };
+      this.anchor = { k: key(this.rows[i]), off: top - this.pos[i] };
       return;
     }
     const i = Math.min(this.indexAt(top), this.rows.length - 1);
-    this.anchor = { k: this.rows[i].k, off: top - this.pos[i] };
+    this.anchor = { k: key(this.rows[i]), off: top - this.pos[i] };
   }
 
   schedule() {
@@ -287,7 +289,7 @@ export class VirtualLog {
     } else if (this.anchor) {
       const i = Math.min(lowerBoundId(this.rows, this.anchor.k), n - 1);
       if (i >= 0) {
-        const keepOff = this.rows[i].k === this.anchor.k ? this.anchor.off : 0;
+        const keepOff = key(this.rows[i]) === this.anchor.k ? this.anchor.off : 0;
         this.setTop(this.pos[i] + keepOff);
       }
       this.anchor = null;
