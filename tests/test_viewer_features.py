@@ -143,6 +143,27 @@ def test_copy_a_line_an_entry_and_a_selection_as_plain_text(sidecar, viewer, tmp
     assert copied == "2026-11-26T12:00:00Z first red\nsecond line\nthird line"
 
 
+def test_copying_part_of_a_line_keeps_control_characters_as_they_are(sidecar, viewer, tmp_path: Path) -> None:
+    append_lines(tmp_path / "app.log", ["user=\u202egnp.exe done"])
+    server = sidecar(env=file_env(tmp_path))
+    page = viewer().open(server.url)
+    page.wait_for_texts(["user=\u202egnp.exe done"])
+    rendered(page, "gnp.exe")
+    copied = page.page.evaluate(
+        """() => {
+            const msg = document.querySelector('#log .row:not(.marker) .msg');
+            const range = document.createRange();
+            range.setStart(msg.firstChild, 0);
+            range.setEnd(msg.lastChild, 7);
+            const sel = getSelection(); sel.removeAllRanges(); sel.addRange(range);
+            const data = new DataTransfer();
+            msg.dispatchEvent(new ClipboardEvent('copy', { clipboardData: data, bubbles: true, cancelable: true }));
+            return data.getData('text/plain');
+        }"""
+    )
+    assert copied == "user=\u202egnp.exe", "the override character itself, not its visible name"
+
+
 def test_keyboard_help_pause_wrap_errors_and_latest(sidecar, viewer, tmp_path: Path) -> None:
     lines = [f"row {i:03d}" + (" ERROR boom" if i in (20, 60) else "") for i in range(300)]
     append_lines(tmp_path / "app.log", lines)

@@ -90,12 +90,14 @@ export class Actions {
     const b = rowOf(range.endContainer);
     if (!a || !b || !a.__line || !b.__line) return;
     if (a === b) {
-      const text = selection.toString();
-      const whole = a.__line.plain;
-      if (!text.includes("\n") && !a.querySelector(".cc")) return; // a part of one line: as the browser copies it
-      e.clipboardData.setData("text/plain", text.includes("\n") ? whole : whole);
+      // Part of one line: as selected, with control characters copied as themselves, not their names.
+      const part = range.cloneContents();
+      for (const box of part.querySelectorAll(".cc")) box.replaceWith(box.dataset.char ?? "");
+      for (const cell of part.querySelectorAll(".ts, .src, .fcol, .acts, .et, .jt")) cell.remove();
+      const text = part.textContent;
+      e.clipboardData.setData("text/plain", text);
       e.preventDefault();
-      this.lastCopied = whole;
+      this.lastCopied = text;
       return;
     }
     const rows = this.v.view.rows;
