@@ -1,7 +1,9 @@
 // ANSI escape sequences -> plain text plus colour runs (CSS classes, never inline styles).
 // Only SGR (`ESC[...m`) is interpreted; every other CSI/OSC/ESC sequence is removed.
 
-const SEQUENCE = /\x1b\[([0-9;:?]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?/g;
+// An OSC (`ESC ]`) is removed only with its terminator (BEL or ESC \): an unterminated one
+// loses just its `ESC ]`, never the rest of the line.
+const SEQUENCE = /\x1b\[([0-9;:?]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]?/g;
 
 /** Nearest of the 16 basic colours for an xterm 256-colour index. */
 function basic256(n) {

@@ -1,30 +1,58 @@
 // Builds the DOM of one log row. Line content only ever goes through text nodes and
 // textContent: a line such as `<img src=x onerror=...>` is shown as the characters it is.
 
-const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/g;
-const CONTROL_BUT_NEWLINE = /[\x00-\x08\x0b-\x1f\x7f]/g;
+import { clockTime, fullTime } from "./time.js";
 
-/** Control characters shown as their Unicode "control picture" (same length, so match offsets hold). */
-export function visible(text, keepNewlines = false) {
-  return text.replace(keepNewlines ? CONTROL_BUT_NEWLINE : CONTROL, (c) => (c === "\x7f" ? "\u2421" : String.fromCharCode(0x2400 + c.charCodeAt(0))));
+export { isoTime } from "./time.js";
+
+// Characters that would reorder or hide text: C0 and C1 controls, DEL, and the bidi
+// controls (a `user=\u202egnp.exe` must not display as `exe.png`). Each is shown as a
+// small boxed ASCII name (ESC, RLO, ...), so no installed font is needed for it.
+const SPECIAL = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const SPECIAL_BUT_NEWLINE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const C0 = "NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC FS GS RS US".split(" ");
+const C1 = "PAD HOP BPH NBH IND NEL SSA ESA HTS HTJ VTS PLD PLU RI SS2 SS3 DCS PU1 PU2 STS CCH MW SPA EPA SOS SGCI SCI CSI ST OSC PM APC".split(" ");
+const NAMED = {
+  0x7f: "DEL", 0x61c: "ALM", 0x200e: "LRM", 0x200f: "RLM", 0x202a: "LRE", 0x202b: "RLE", 0x202c: "PDF",
+  0x202d: "LRO", 0x202e: "RLO", 0x2066: "LRI", 0x2067: "RLI", 0x2068: "FSI", 0x2069: "PDI",
+};
+
+/** The short name shown for a control character. */
+export function controlName(c) {
+  const code = c.charCodeAt(0);
+  if (code < 0x20) return C0[code];
+  if (code >= 0x80 && code <= 0x9f) return C1[code - 0x80];
+  return NAMED[code] ?? "U+" + code.toString(16).toUpperCase().padStart(4, "0");
 }
 
-const pad2 = (n) => String(n).padStart(2, "0");
-
-export function formatTime(seconds) {
-  if (!seconds) return "";
-  const d = new Date(seconds * 1000);
-  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, "0")}`;
-}
-
-export function isoTime(seconds) {
-  return seconds ? new Date(seconds * 1000).toISOString() : "";
+/** Append `text`, every control character as a boxed name (`.cc`), the rest as text nodes. */
+function appendText(parent, text, keepNewlines) {
+  const re = keepNewlines ? SPECIAL_BUT_NEWLINE : SPECIAL;
+  if (!re.test(text)) {
+    parent.appendChild(document.createTextNode(text));
+    return;
+  }
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (!re.test(c)) continue;
+    if (i > start) parent.appendChild(document.createTextNode(text.slice(start, i)));
+    const box = document.createElement("span");
+    box.className = "cc";
+    box.textContent = controlName(c);
+    box.title = "U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
+    box.dataset.char = c; // copied as the character itself
+    parent.appendChild(box);
+    start = i + 1;
+  }
+  if (start < text.length) parent.appendChild(document.createTextNode(text.slice(start)));
 }
 
 /** Parsed JSON object for a line that is one JSON object/array, else null (cached on the line). */
 export function lineJson(line) {
   if (line.json !== undefined) return line.json;
   line.json = null;
+  if (line.fields && typeof line.fields === "object") return (line.json = line.fields); // parsed by the sidecar
   const s = line.plain;
   if (s.length >= 2 && s.length < 1_000_000) {
     const t = s.trim();
@@ -49,9 +77,9 @@ export function prettyJson(line) {
  * text nodes, coloured ones as <span class>, matches as <mark>.
  */
 export function appendStyled(parent, text, runs, ranges, keepNewlines = false) {
-  const shown = visible(text, keepNewlines);
+  const shown = text;
   if (!runs && !ranges.length) {
-    parent.appendChild(document.createTextNode(shown));
+    appendText(parent, shown, keepNewlines);
     return;
   }
   const cuts = new Set([0, shown.length]);
@@ -72,15 +100,15 @@ export function appendStyled(parent, text, runs, ranges, keepNewlines = false) {
     if (hit) {
       const mark = document.createElement("mark");
       mark.className = cls ? "hit " + cls : "hit";
-      mark.textContent = chunk;
+      appendText(mark, chunk, keepNewlines);
       parent.appendChild(mark);
     } else if (cls) {
       const span = document.createElement("span");
       span.className = cls;
-      span.textContent = chunk;
+      appendText(span, chunk, keepNewlines);
       parent.appendChild(span);
     } else {
-      parent.appendChild(document.createTextNode(chunk));
+      appendText(parent, chunk, keepNewlines);
     }
   }
 }
@@ -114,8 +142,107 @@ function appendJson(parent, pretty, ranges) {
   piece(last, pretty.length, "");
 }
 
+const STAMP = /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)\s+/;
+
 /**
- * Build the row element. `ctx`: {filter, expandJson, sourceClass(source)}.
+ * Length of a leading timestamp that says the same as the time column (the line's own time,
+ * parsed by the sidecar): it is not shown twice. 0 when there is none or it differs.
+ */
+export function stampLength(line) {
+  if (line.stampLen !== undefined) return line.stampLen;
+  line.stampLen = 0;
+  const m = STAMP.exec(line.plain);
+  if (m) {
+    const t = Date.parse(m[0].trim().replace(" ", "T").replace(",", "."));
+    if (Number.isFinite(t) && Math.abs(t / 1000 - line.time) < 0.0015) line.stampLen = m[0].length;
+  }
+  return line.stampLen;
+}
+
+function shiftRuns(runs, by) {
+  if (!runs || !by) return runs;
+  const out = [];
+  for (const r of runs) if (r.e > by) out.push({ s: Math.max(0, r.s - by), e: r.e - by, cls: r.cls });
+  return out.length ? out : null;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const ICONS = {
+  copy: ["M5.5 5.5h7v8h-7z", "M3.5 10.5v-8h7"],
+  link: ["M7 9a3 3 0 0 0 4.2 0l2-2a3 3 0 0 0-4.2-4.2l-.8.8", "M9 7a3 3 0 0 0-4.2 0l-2 2a3 3 0 0 0 4.2 4.2l.8-.8"],
+  context: ["M8 1.5v13", "M5 4.5l3-3 3 3", "M5 11.5l3 3 3-3"],
+};
+
+/**
+ * The row actions (copy, link, context): one bar for the whole log, moved into the row under
+ * the pointer (or the current row), so rows cost no extra nodes while scrolling.
+ */
+export function actionBar() {
+  const acts = document.createElement("span");
+  acts.className = "acts";
+  acts.append(
+    iconButton("act-copy", "Copy the line (a whole entry when collapsed)", "copy"),
+    iconButton("act-link", "Copy a link to this line", "link"),
+    iconButton("act-context", "Show the lines around this one", "context"),
+  );
+  return acts;
+}
+
+/** A row action button with an SVG icon (built as DOM nodes: no markup strings, no icon font). */
+function iconButton(cls, label, icon) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "act " + cls;
+  b.title = label;
+  b.setAttribute("aria-label", label);
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("class", "icon");
+  for (const d of ICONS[icon]) {
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", d);
+    svg.appendChild(path);
+  }
+  b.appendChild(svg);
+  return b;
+}
+
+/** Field values as columns (chosen in the key picker); a click on a value filters by it. */
+function appendFields(row, line, ctx) {
+  for (const key of ctx.fieldColumns) {
+    const cell = document.createElement("span");
+    cell.className = "fcol";
+    const value = fieldValue(line.fields, key);
+    if (value !== undefined) {
+      const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "fval";
+      b.dataset.key = key;
+      b.dataset.value = text;
+      b.title = `${key}=${text}: click to filter`;
+      b.textContent = text;
+      cell.appendChild(b);
+    }
+    row.appendChild(cell);
+  }
+}
+
+/** A dotted key (`http.status`) looked up in the parsed fields. */
+export function fieldValue(fields, key) {
+  if (!fields || typeof fields !== "object") return undefined;
+  if (key in fields) return fields[key];
+  let value = fields;
+  for (const part of key.split(".")) {
+    if (!value || typeof value !== "object" || !(part in value)) return undefined;
+    value = value[part];
+  }
+  return value;
+}
+
+/**
+ * Build the row element. `ctx`: {filter, expandJson, ansi, sourceClass(source), showTs,
+ * currentId, fieldColumns, entrySize(line) -> continuation count, entryOpen(line) -> bool}.
  */
 export function buildRow(line, ctx) {
   const row = document.createElement("div");
@@ -128,11 +255,19 @@ export function buildRow(line, ctx) {
     row.appendChild(msg);
     return row;
   }
-  row.className = "row" + (line.level ? " lvl-" + line.level : "");
+  const cont = line.entry !== null;
+  row.className = "row" + (line.level ? " lvl-" + line.level : "") + (cont ? " cont" : "")
+    + (line.id === ctx.currentId ? " current" : "") + (line.context === true ? " context" : "");
 
   const ts = document.createElement("span");
   ts.className = "ts";
-  ts.textContent = formatTime(line.time);
+  const clock = clockTime(line.time);
+  ts.append(clock.slice(0, 8));
+  const ms = document.createElement("span");
+  ms.className = "ms";
+  ms.textContent = clock.slice(8);
+  ts.appendChild(ms);
+  ts.title = fullTime(line.time);
   row.appendChild(ts);
 
   const src = document.createElement("span");
@@ -141,8 +276,21 @@ export function buildRow(line, ctx) {
   src.title = line.source;
   row.appendChild(src);
 
+  if (ctx.fieldColumns.length) appendFields(row, line, ctx);
+
   const msg = document.createElement("span");
   msg.className = "msg";
+  const more = cont ? 0 : ctx.entrySize(line);
+  if (more) {
+    const open = ctx.entryOpen(line);
+    const toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "et";
+    toggle.setAttribute("aria-expanded", String(open));
+    toggle.title = open ? "Collapse this entry" : `Show the ${more} more lines of this entry`;
+    toggle.textContent = open ? "\u25be" : `\u25b8 +${more}`;
+    msg.appendChild(toggle);
+  }
   const json = lineJson(line);
   const expanded = json && (line.expanded ?? ctx.expandJson);
   if (json) {
@@ -150,12 +298,14 @@ export function buildRow(line, ctx) {
     toggle.type = "button";
     toggle.className = "jt";
     toggle.setAttribute("aria-expanded", String(Boolean(expanded)));
-    toggle.setAttribute("aria-label", expanded ? "Collapse JSON" : "Expand JSON");
+    toggle.setAttribute("aria-label", expanded ? "Collapse fields" : "Expand fields");
     toggle.textContent = expanded ? "\u25be" : "\u25b8";
     msg.appendChild(toggle);
   }
-  const ranges = ctx.filter.highlights ? ctx.filter.ranges(line.plain) : [];
-  appendStyled(msg, line.plain, ctx.ansi ? line.runs : null, ranges);
+  const skip = ctx.showTs ? stampLength(line) : 0;
+  const text = skip ? line.plain.slice(skip) : line.plain;
+  const ranges = ctx.filter.highlights ? ctx.filter.ranges(text) : [];
+  appendStyled(msg, text, ctx.ansi ? shiftRuns(line.runs, skip) : null, ranges);
   if (line.truncated) {
     const cut = document.createElement("span");
     cut.className = "cut";

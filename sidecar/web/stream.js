@@ -5,7 +5,7 @@
 
 export class StreamClient {
   /**
-   * @param handlers {onLines(lines), onGap(data, id), onSource(data, id), onState(state), onClosed()}
+   * @param handlers {onLines(lines), onGap(data, id, previousId), onSource(data, id), onState(state), onClosed()}
    */
   constructor(handlers) {
     this.handlers = handlers;
@@ -38,8 +38,9 @@ export class StreamClient {
     });
     es.addEventListener("gap", (e) => {
       if (this.es !== es) return;
+      const before = this.lastEventId; // the gap covers what came after the previous event
       this.lastEventId = e.lastEventId || this.lastEventId;
-      this.handlers.onGap(safeParse(e.data), e.lastEventId);
+      this.handlers.onGap(safeParse(e.data), e.lastEventId, before);
     });
     es.addEventListener("source", (e) => {
       if (this.es !== es) return;

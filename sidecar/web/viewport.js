@@ -1,3 +1,5 @@
+import { key } from "./store.js";
+
 // Virtualized log area: only the rows in view (plus a small overscan) exist in the DOM.
 //
 // Heights: every row has a height in a prefix-sum array (`pos`). With wrap off a row is one
@@ -15,7 +17,7 @@ function lowerBoundId(rows, id) {
   let hi = rows.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (rows[mid].id < id) lo = mid + 1;
+    if (key(rows[mid]) < id) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -61,11 +63,12 @@ export class VirtualLog {
       if (e.key === "End") { this.setFollow(true); e.preventDefault(); }
     });
     this.layer.addEventListener("click", (e) => {
-      const toggle = e.target.closest(".jt");
-      if (!toggle) return;
-      const row = toggle.closest(".row");
+      const button = e.target.closest("button");
+      const row = e.target.closest(".row");
       const line = row && row.__line;
-      if (line) this.opts.onToggle(line);
+      if (!button || !line) return;
+      if (button.classList.contains("jt")) this.opts.onToggle(line);
+      else this.opts.onAction(line, button, e);
     });
     new ResizeObserver(() => this.measureFont()).observe(scroller);
   }
@@ -76,6 +79,17 @@ export class VirtualLog {
   measureFont() {
     const probe = document.createElement("div");
     probe.className = "row probe";
+    for (const cls of ["ts", "src"]) {
+      const cell = document.createElement("span");
+      cell.className = cls;
+      cell.textContent = "0";
+      probe.appendChild(cell);
+    }
+    for (let i = 0; i < (this.opts.fieldColumns?.() ?? 0); i++) {
+      const cell = document.createElement("span");
+      cell.className = "fcol";
+      probe.appendChild(cell);
+    }
     const msg = document.createElement("span");
     msg.className = "msg";
     msg.textContent = "0".repeat(100);
@@ -86,6 +100,8 @@ export class VirtualLog {
     const gutter = msg.getBoundingClientRect().left - probe.getBoundingClientRect().left;
     probe.remove();
     const width = this.scroller.clientWidth;
+    this.scroller.style.setProperty("--log-w", width + "px");
+    this.scroller.style.setProperty("--gutter", gutter + "px");
     const cols = Math.max(10, Math.floor((width - gutter - 16) / charW));
     if (rowH !== this.rowH || charW !== this.charW || cols !== this.cols || gutter !== this.gutterPx) {
       this.rowH = rowH;
@@ -138,9 +154,30 @@ export class VirtualLog {
     const el = this.rendered.get(line);
     if (el) el.remove();
     this.rendered.delete(line);
-    const i = lowerBoundId(this.rows, line.id);
+    const i = lowerBoundId(this.rows, key(line));
     this.valid = Math.min(this.valid, i);
     this.schedule();
+  }
+
+  /** Rebuild one row if it is on screen (its content changed, not necessarily its height). */
+  refreshLine(line) {
+    if (this.rendered.has(line)) this.invalidateLine(line);
+  }
+
+  /** Scroll so that rows[index] is in view (a third from the top), leaving follow mode. */
+  scrollToIndex(index) {
+    if (index < 0 || index >= this.rows.length) return;
+    this.setFollow(false);
+    this.anchor = null;
+    this.ensurePositions();
+    this.setTop(Math.max(0, this.pos[index] - this.scroller.clientHeight / 3));
+    this.schedule();
+  }
+
+  /** Index of the first row at the top of the view. */
+  topIndex() {
+    this.ensurePositions();
+    return Math.min(this.indexAt(this.scroller.scrollTop), Math.max(0, this.rows.length - 1));
   }
 
   // ----- follow -----
@@ -219,11 +256,11 @@ export class VirtualLog {
       // positions are only partly valid; anchor on what is (the top is always inside)
       if (this.valid === 0) return;
       const i = Math.min(this.indexAt(top, this.valid), this.valid - 1);
-      this.anchor = { id: this.rows[i].id, off: top - this.pos[i] };
+      this.anchor = { k: key(this.rows[i]), off: top - this.pos[i] };
       return;
     }
     const i = Math.min(this.indexAt(top), this.rows.length - 1);
-    this.anchor = { id: this.rows[i].id, off: top - this.pos[i] };
+    this.anchor = { k: key(this.rows[i]), off: top - this.pos[i] };
   }
 
   schedule() {
@@ -250,9 +287,9 @@ export class VirtualLog {
       this.setTop(Math.max(0, total - view));
       this.anchor = null;
     } else if (this.anchor) {
-      const i = Math.min(lowerBoundId(this.rows, this.anchor.id), n - 1);
+      const i = Math.min(lowerBoundId(this.rows, this.anchor.k), n - 1);
       if (i >= 0) {
-        const keepOff = this.rows[i].id === this.anchor.id ? this.anchor.off : 0;
+        const keepOff = key(this.rows[i]) === this.anchor.k ? this.anchor.off : 0;
         this.setTop(this.pos[i] + keepOff);
       }
       this.anchor = null;

@@ -7,6 +7,7 @@ by scripts/bootstrap.d/30-browser.sh.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -41,19 +42,41 @@ def ensure_chromium() -> Path | None:
     return CHROMIUM if CHROMIUM.exists() else None
 
 
+_SHARED: dict[str, object] = {}
+
+
+def _shared_browser(executable: Path) -> object:
+    """One Playwright and one Chromium for the whole test session, however many test modules
+    import the fixture (each import defines a fixture of its own; a second sync_playwright()
+    inside the first one's loop is refused)."""
+    if "browser" not in _SHARED:
+        from playwright.sync_api import sync_playwright
+
+        playwright = sync_playwright().start()
+        _SHARED["playwright"] = playwright
+        _SHARED["browser"] = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS, timeout=30_000)
+        atexit.register(_close_shared)
+    return _SHARED["browser"]
+
+
+def _close_shared() -> None:
+    try:
+        _SHARED.pop("browser").close()  # type: ignore[attr-defined]
+        _SHARED.pop("playwright").stop()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - the process is exiting anyway
+        pass
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:  # pragma: no cover - the test extras include playwright
         pytest.skip("the playwright package is not installed (pip install -e '.[test]')")
     executable = ensure_chromium()
     if executable is None:
         pytest.skip(f"{CHROMIUM} is missing and scripts/bootstrap.d/30-browser.sh could not install it")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS, timeout=30_000)
-        yield chromium
-        chromium.close()
+    yield _shared_browser(executable)
 
 
 class ViewerPage:
@@ -98,6 +121,10 @@ class ViewerPage:
 
     def set_filter(self, text: str) -> None:
         self.page.fill("#filter", text)
+
+    def set_level(self, level: str) -> None:
+        """Click a level in the segmented control ("" for all)."""
+        self.page.click(f'.lvl-btn[data-level="{level}"]')
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
