@@ -127,9 +127,10 @@ def test_containers_named_in_config_are_the_only_ones_followed(fake, tmp_path, s
 @pytest.mark.parametrize("abrupt", [False, True], ids=["ended-stream", "broken-connection-mid-line"])
 def test_cut_streams_resume_with_no_duplicate_and_no_gap(fake, follow_web_app, abrupt):
     side, client = follow_web_app()
-    # Every follow stream is cut after 7 lines; resuming with sinceTime (whole seconds) sends the
-    # lines of that second again. Five lines per second, two of them with the same nanosecond.
-    fake.cut_every, fake.cut_abruptly = 7, abrupt
+    # Every follow stream is cut after 13 lines; resuming with sinceTime (whole seconds, a second
+    # before the newest line) sends up to 10 lines again. Five lines per second, two of them with
+    # the same nanosecond.
+    fake.cut_every, fake.cut_abruptly = 13, abrupt
     base = (time.time_ns() // 1_000_000_000 - 30) * 1_000_000_000
     stamps = []
     for second in range(12):
@@ -146,7 +147,7 @@ def test_cut_streams_resume_with_no_duplicate_and_no_gap(fake, follow_web_app, a
     assert client.texts("web.app") == [*texts, "the end"]  # each exactly once, in order
     times = [line["time"] for line in client.lines("web.app")[:60]]
     assert times == [stamp / 1e9 for stamp in stamps]
-    assert fake.log_requests("web", "app") >= 60 // 7
+    assert fake.log_requests("web", "app") >= 60 // 13
     assert any(c["change"] == "reconnected" for c in client.changes("web.app"))
     metrics = httpx.get(side.url + "/metrics").text
     assert 'log_sidecar_source_reconnects_total{source="web.app"}' in metrics

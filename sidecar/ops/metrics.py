@@ -45,6 +45,10 @@ class Metrics:
         self.api_errors = Counter(
             f"{PREFIX}_kube_api_errors", "Kubernetes API errors by HTTP status (0: no answer).", ["status"], registry=r
         )
+        self.kube_api_requests = Counter(
+            f"{PREFIX}_kube_api_requests", "Requests sent to the Kubernetes API, by kind (get, list, watch, log).",
+            ["kind"], registry=r,
+        )
         self.active_streams = Gauge(f"{PREFIX}_active_streams", "Clients connected to /api/stream.", registry=r)
         self.rejected_streams = Counter(
             f"{PREFIX}_rejected_streams", "Streams refused with 429 over the stream cap.", registry=r
