@@ -370,3 +370,168 @@ def test_timestamps_round_trip_at_every_precision():
     assert parse_timestamp(b"2026-11-26T13:00:00.5+01:00") == 1_795_694_400_500_000_000
     assert parse_timestamp(b"not-a-time") is None
     assert since_time(at) == "2026-11-26T12:00:00Z"  # the API's one-second precision
+
+
+# --- no hot loop against the API server ---
+
+BACKOFF_CAP = 1.0  # seconds: at the cap, the jittered wait is between half of it and all of it
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [later - earlier for earlier, later in zip(times, times[1:])]
+
+
+def attempts(times: list[float]) -> list[float]:
+    """Requests grouped into attempts: a request the client sent again at once (its one transport
+    retry, when the connection broke before the answer) belongs to the attempt before it."""
+    grouped: list[float] = []
+    for at in times:
+        if not grouped or at - grouped[-1] > 0.1:
+            grouped.append(at)
+    return grouped
+
+
+@pytest.mark.parametrize(
+    ("failure", "retry_after", "state"),
+    [
+        ("end", None, "backoff"),
+        ("reset", None, "backoff"),
+        ("stall", None, None),  # our own timeout on a silent stream: paced, not shown as trouble
+        (500, None, "backoff"),
+        (403, None, "error"),
+        (404, None, "backoff"),
+        (429, 2, "backoff"),
+    ],
+    ids=["ends-at-once", "reset-after-headers", "stalls", "500", "403", "404", "429-retry-after"],
+)
+def test_every_failure_mode_backs_off_to_a_few_requests_a_minute(fake, tmp_path, sidecar, failure, retry_after, state):
+    fake.start()
+    fake.add_pod("web", ["app"])
+    env = pod_env(fake, tmp_path, pod_backoff_max=str(BACKOFF_CAP), pod_stall_seconds="0.3")
+    side = sidecar(env=env)
+    client = StreamClient(side.url).start(WAIT)
+    fake.fail("log", failure, retry_after=retry_after)
+    since = time.monotonic()
+    fake.cut_streams()
+
+    def log_requests() -> list[float]:
+        return [at for at in fake.requests_of("log", "web", "app") if at > since]
+
+    try:
+        wanted = 3 if retry_after else 6
+        opens = wait_until(lambda: len(t := attempts(log_requests())) >= wanted and t, f"{wanted} attempts", timeout=30)
+        sent = [at for at in log_requests() if at <= opens[-1]]
+        assert len(sent) <= 2 * len(opens)  # at most one transport retry per attempt
+        # After the first two attempts the wait has reached the cap (or the Retry-After): never
+        # again closer than that. At the chart's default cap (30 s) that is at most 4 log requests
+        # and 4 pod GETs per container per minute, in every failure mode.
+        floor = retry_after or BACKOFF_CAP / 2
+        steady = gaps(opens)[0 if retry_after else 2 :]
+        assert min(steady) >= floor * 0.98, gaps(opens)
+        # One pod GET per attempt at most (the pod is re-read before each reopen), never a burst.
+        gets = [at for at in fake.requests_of("get") if opens[0] < at <= opens[-1]]
+        assert len(gets) <= 2 * len(opens), (len(gets), len(opens))
+
+        metrics = httpx.get(side.url + "/metrics").text
+        assert 'log_sidecar_kube_api_requests_total{kind="log"}' in metrics
+        if state is None:
+            return
+        # Visible: the source's state and error, /readyz, a `source` event, the metrics.
+        record = wait_until(lambda: (r := sources(side)["web.app"])["state"] == state and r, f"state {state}")
+        assert "try" in record["error"]
+        ready = httpx.get(side.url + "/readyz")
+        assert ready.status_code == 503 and "web.app" in ready.json()["reason"]
+        status = failure if isinstance(failure, int) else None
+
+        def error_event() -> dict | None:
+            return next((c for c in client.changes("web.app") if c["change"] == "error" and c["status"] == status), None)
+
+        client.wait(error_event, "an error event")
+        error = error_event()
+        assert error["retry_in"] >= 0 and error["attempt"] >= 1
+        if retry_after:
+            assert error["retry_in"] >= retry_after
+        metrics = httpx.get(side.url + "/metrics").text
+        assert f'log_sidecar_sources{{state="{state}"}} 1.0' in metrics
+    finally:
+        client.close()
+        if state is None:
+            fake.ok()
+
+    # Repaired: the same source follows again, with no restart.
+    with StreamClient(side.url) as later:
+        fake.ok()
+        fake.emit("web", "app", ["after the repair"])
+        later.until_line("after the repair", timeout=30)
+        assert later.texts("web.app") == ["after the repair"]
+
+
+def test_a_selector_watch_that_ends_at_once_is_paced(fake, tmp_path, sidecar):
+    fake.start()
+    fake.add_pod("web-1", ["app"], {"app": "web"})
+    fake.fail("watch", "end")
+    side = sidecar(env=pod_env(fake, tmp_path, mode="selector", pod_backoff_max=str(BACKOFF_CAP)))
+    watches = wait_until(lambda: len(t := attempts(fake.requests_of("watch"))) >= 6 and t, "6 watches", timeout=30)
+    assert min(gaps(watches)[2:]) >= BACKOFF_CAP / 2 * 0.98, gaps(watches)
+    assert len(fake.requests_of("list")) <= 2  # the list stays valid: only the watch is opened again
+    assert sources(side)["web-1.app"]["state"] == "following"
+
+
+# --- restarts, start-up and resume: every line once ---
+
+
+def test_a_restart_during_a_stalled_stream_delivers_the_crash_output_then_restarted(fake, follow_web_app):
+    _, client = follow_web_app(pod_stall_seconds="1")
+    fake.emit("web", "app", ["first life"])
+    client.until_line("first life")
+    fake.stall_streams()  # the stream goes silent (a black-holed connection): the crash is not seen
+    fake.emit("web", "app", ["panic: out of cheese", "goroutine 1 [running]"])
+    fake.restart("web", "app", exit_code=2)
+    fake.emit("web", "app", ["second life"])
+
+    items = client.until_line("second life")
+    order = [data["text"] if kind == "line" else data["change"] for kind, data in items if kind in ("line", "source")]
+    order = [entry for entry in order if entry not in ("reconnected", "error")]
+    assert order == ["panic: out of cheese", "goroutine 1 [running]", "restarted", "second life"]
+    restarted = next(c for c in client.changes("web.app") if c["change"] == "restarted")
+    assert restarted["exit_code"] == 2 and restarted["missed_instances"] == 0
+    assert client.texts("web.app") == ["first life", "panic: out of cheese", "goroutine 1 [running]", "second life"]
+
+
+def test_a_container_that_starts_after_the_sidecar_is_read_from_its_first_line(fake, tmp_path, sidecar, stream_clients):
+    fake.start()
+    fake.add_pod("web", ["app"], running=False)  # waiting (ContainerCreating): no container id yet
+    side = sidecar(env=pod_env(fake, tmp_path, pod_tail_lines="5"), wait_ready=False)
+    wait_until(lambda: sources(side).get("web.app", {}).get("state") == "starting", "the waiting container")
+    client = stream_clients(side.url)
+    fake.start_container("web", "app", texts=numbered("boot", 20))  # more than POD_TAIL_LINES before we look
+    fake.emit("web", "app", ["ready"])
+    client.until_line("ready")
+    assert client.texts("web.app") == [*numbered("boot", 20), "ready"]
+
+
+def test_resume_keeps_lines_stamped_earlier_than_the_line_before_them(fake, follow_web_app):
+    _, client = follow_web_app(pod_stall_seconds="1")
+    ms = 1_000_000
+    second = (time.time_ns() // 1_000_000_000 - 20) * 1_000_000_000
+    fake.emit("web", "app", ["A", "same", "same"], stamps=[second + 200 * ms, second + 250 * ms, second + 250 * ms])
+    client.wait(lambda: len(client.texts("web.app")) == 3, "the first lines")
+    opened = fake.log_requests("web", "app")
+    fake.cut_streams()  # resumed with sinceTime; stdout and stderr are stamped independently, so
+    # lines can come with stamps earlier than lines before them, even in the previous second
+    wait_until(lambda: fake.log_requests("web", "app") > opened, "the resumed stream")
+    fake.emit(
+        "web",
+        "app",
+        ["B stamped earlier", "C in the previous second", "same", "D"],
+        stamps=[second + 100 * ms, second - 100 * ms, second + 250 * ms, second + 300 * ms],
+    )
+    client.until_line("D")
+    assert client.texts("web.app") == ["A", "same", "same", "B stamped earlier", "C in the previous second", "same", "D"]
+
+    # Written while the stream is silent (black-holed), then read by the resume after the stall:
+    # a line stamped in the second before the newest one seen is still asked for and delivered.
+    fake.stall_streams()
+    fake.emit("web", "app", ["E previous second again", "F"], stamps=[second - 50 * ms, second + 400 * ms])
+    client.until_line("F")
+    assert client.texts("web.app")[7:] == ["E previous second again", "F"]

@@ -368,9 +368,11 @@ class ContainerFollower:
                 self.finished = True  # opened after it stopped: we have read all of it
             return
         self.reconnect_reason = {"stall": "stalled", "broken": "connection broken"}.get(outcome, "stream ended")
-        if lasted < SHORT_STREAM_SECONDS and not lines:  # shown as trouble; a stream with news is not
+        # Shown as trouble: a stream the API ended or broke at once with nothing new. (A stall is our
+        # own timeout on a quiet container, and a stream with news is progress: paced, not shown.)
+        if lasted < SHORT_STREAM_SECONDS and not lines and outcome != "stall":
             self.hub.metrics.source_errors.labels(self.id, "short-stream").inc()
-            what = {"stall": "stalled", "broken": "broke"}.get(outcome, "ended")
+            what = "broke" if outcome == "broken" else "ended"
             message = f"log stream {what} at once with no new line (within {SHORT_STREAM_SECONDS:g}s of opening)"
             self._trouble("backoff", message, self._backoff(), status=None, permission=None)
 
