@@ -106,14 +106,17 @@ def test_every_failure_mode_backs_off_to_a_few_requests_a_minute(fake, tmp_path,
         assert later.texts("web.app") == ["after the repair"]
 
 
-def test_a_selector_watch_that_ends_at_once_is_paced(fake, tmp_path, sidecar):
+@pytest.mark.parametrize("failure", ["end", 403], ids=["watch-ends-at-once", "watch-forbidden-list-allowed"])
+def test_a_selector_watch_that_fails_at_once_is_paced(fake, tmp_path, sidecar, failure):
     fake.start()
     fake.add_pod("web-1", ["app"], {"app": "web"})
-    fake.fail("watch", "end")
+    fake.fail("watch", failure)
     side = sidecar(env=pod_env(fake, tmp_path, mode="selector", pod_backoff_max=str(BACKOFF_CAP)))
     watches = wait_until(lambda: len(t := attempts(fake.requests_of("watch"))) >= 6 and t, "6 watches", timeout=30)
     assert min(gaps(watches)[2:]) >= BACKOFF_CAP / 2 * 0.98, gaps(watches)
-    assert len(fake.requests_of("list")) <= 2  # the list stays valid: only the watch is opened again
+    lists = [at for at in fake.requests_of("list") if at <= watches[-1]]
+    # A watch that ends keeps its resourceVersion (no new list); a failed one lists again, once.
+    assert len(lists) <= (2 if failure == "end" else len(watches) + 1), (len(lists), len(watches))
     assert sources(side)["web-1.app"]["state"] == "following"
 
 

@@ -356,7 +356,7 @@ class ContainerFollower:
             self.hub.metrics.source_errors.labels(self.id, "stall").inc()
         elif outcome == "broken":
             self.hub.metrics.source_errors.labels(self.id, "broken").inc()
-        lasted = await self._pace_stream(opened_at, lines)
+        await self._pace_stream(opened_at, lines, outcome)
         # The stream ended: a cut (rotation, timeout, proxy, network), a stall, or the container
         # stopped or restarted meanwhile. Look at the pod again right before any reopen.
         await self.pod.refresh()
@@ -368,28 +368,27 @@ class ContainerFollower:
                 self.finished = True  # opened after it stopped: we have read all of it
             return
         self.reconnect_reason = {"stall": "stalled", "broken": "connection broken"}.get(outcome, "stream ended")
-        # Shown as trouble: a stream the API ended or broke at once with nothing new. (A stall is our
-        # own timeout on a quiet container, and a stream with news is progress: paced, not shown.)
-        if lasted < SHORT_STREAM_SECONDS and not lines and outcome != "stall":
-            self.hub.metrics.source_errors.labels(self.id, "short-stream").inc()
-            what = "broke" if outcome == "broken" else "ended"
-            message = f"log stream {what} at once with no new line (within {SHORT_STREAM_SECONDS:g}s of opening)"
-            self._trouble("backoff", message, self._backoff(), status=None, permission=None)
 
-    async def _pace_stream(self, opened_at: float, lines: int) -> float:
+    async def _pace_stream(self, opened_at: float, lines: int, outcome: str) -> None:
         """After a stream that ended at once or brought no new line, wait: no hot loop.
 
         The wait counts from the stream's opening, so a stream that stayed open longer than the
         back-off (a quiet container behind a proxy that cuts idle connections) reopens at once.
-        Returns how long the stream lasted.
+        A stream the API ended or broke at once with nothing new is shown as trouble; a stall (our
+        own timeout on a quiet container) and a stream that brought news are paced, not shown.
         """
         lasted = time.monotonic() - opened_at
         if lasted >= SHORT_STREAM_SECONDS and (lines or lasted >= self.settings.pod_backoff_max):
             self.failures = 0
-            return lasted
+            return
         self.failures += 1
-        await asyncio.sleep(max(0.0, opened_at + self._backoff() - time.monotonic()))
-        return lasted
+        delay = max(0.0, opened_at + self._backoff() - time.monotonic())
+        if lasted < SHORT_STREAM_SECONDS and not lines and outcome != "stall":
+            self.hub.metrics.source_errors.labels(self.id, "short-stream").inc()
+            what = "broke" if outcome == "broken" else "ended"
+            message = f"log stream {what} at once with no new line (within {SHORT_STREAM_SECONDS:g}s of opening)"
+            self._trouble("backoff", message, delay, status=None, permission=None)
+        await asyncio.sleep(delay)
 
     def _poll_seconds(self) -> float:
         return min(POD_POLL_SECONDS, self.settings.pod_backoff_max)
@@ -706,6 +705,7 @@ class PodLogSource:
             except KubeError as error:
                 view.deleted = False
                 await self._discovery_failed(error)
+        self._failures = 0
         self._discovery_recovered()
         self._ensure_followers(view)
         while self._tasks:
@@ -827,7 +827,8 @@ class PodLogSource:
         await asyncio.sleep(_retry_delay(error, _backoff_delay(self._failures - 1, self.settings.pod_backoff_max)))
 
     def _discovery_recovered(self) -> None:
-        self._failures = 0
+        # _failures is left alone: only a watch that held resets it (a list that works while the
+        # watch fails at once must not restart the back-off, or list + watch would run hot).
         if self._discovery_trouble is not None:
             # The record only existed to show the failure; it holds no lines. "ended" keeps it
             # out of readiness, which the containers' own states decide.
