@@ -15,8 +15,10 @@ timestamp and uses it as the line's time. A broken or stalled stream is resumed 
 those last seconds by (timestamp, text) and drops exactly those, so there is no duplicate and no
 gap even though stdout and stderr are stamped independently (stamps are not monotonic).
 
-No hot loop against the API server: every request of a container waits its turn (`Pace`), and
-the wait grows on every failure, every stream that ends at once and every stream with no new line.
+No hot loop against the API server: a container's attempts (one log request, one pod GET) wait
+their turn, and the wait grows on every API error, every stream that ends within a second and
+every stream with no new line (`ContainerFollower._pace_stream`, `_failed`); Retry-After wins
+when longer. Selector mode paces its list and watch the same way.
 """
 
 from __future__ import annotations
