@@ -120,3 +120,12 @@ def test_a_selector_watch_that_fails_at_once_is_paced(fake, tmp_path, sidecar, f
     assert sources(side)["web-1.app"]["state"] == "following"
 
 
+
+
+def test_a_container_that_does_not_run_is_looked_at_less_and_less_often(fake, tmp_path, sidecar):
+    fake.start()
+    fake.add_pod("web", ["app"], running=False)  # waiting (image pull, CrashLoopBackOff): own mode polls it
+    sidecar(env=pod_env(fake, tmp_path, pod_backoff_max="30"), wait_ready=False)
+    gets = wait_until(lambda: len(t := fake.requests_of("get")) >= 3 and t, "3 looks at the pod", timeout=30)
+    # 2 s, then 4 s, 8 s, 10 s...: at most 6 GETs a minute for a container that stays down, not 30.
+    assert gaps(gets)[1] >= 4 * 0.98, gaps(gets)

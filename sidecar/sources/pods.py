@@ -50,8 +50,10 @@ log = logging.getLogger(__name__)
 
 # First retry delay; doubles per failure up to settings.pod_backoff_max, with jitter.
 BACKOFF_FIRST = 0.5
-# How often a container that is not running (not started yet, crash-looping) is looked at again.
+# How often a container that is not running (not started yet, crash-looping) is looked at again
+# (own mode polls with GET): from the first interval, doubling while it stays so, up to the last.
 POD_POLL_SECONDS = 2.0
+POD_POLL_MAX_SECONDS = 10.0
 # Chunks already read that are parsed and published as one batch.
 BATCH_CHUNKS = 64
 # A stream that ends this fast, or with no new line, counts as a failure (backs off, no hot loop).
@@ -281,6 +283,7 @@ class ContainerFollower:
         self.reconnect_reason: str | None = None
         self._stream: ThreadedStream | None = None
         self._proven: asyncio.TimerHandle | None = None
+        self._polls = 0  # looks in a row at a container that does not run
 
     # --- lifecycle ---
 
@@ -350,6 +353,7 @@ class ContainerFollower:
             self._set_state("idle", _waiting_reason(status))
             await self.pod.wait_change(self._poll_seconds())
             return
+        self._polls = 0
         running_at_open = _is_running(status)
         opened_at = time.monotonic()
         outcome, lines = await self._read_stream()
@@ -393,7 +397,10 @@ class ContainerFollower:
         await asyncio.sleep(delay)
 
     def _poll_seconds(self) -> float:
-        return min(POD_POLL_SECONDS, self.settings.pod_backoff_max)
+        """The wait before looking again at a container that does not run: grows while it stays so."""
+        self._polls += 1
+        interval = min(POD_POLL_MAX_SECONDS, POD_POLL_SECONDS * 2 ** min(self._polls - 1, 8))
+        return min(interval, self.settings.pod_backoff_max)
 
     # --- one stream ---
 
