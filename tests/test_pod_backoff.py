@@ -129,3 +129,14 @@ def test_a_container_that_does_not_run_is_looked_at_less_and_less_often(fake, tm
     gets = wait_until(lambda: len(t := fake.requests_of("get")) >= 3 and t, "3 looks at the pod", timeout=30)
     # 2 s, then 4 s, 8 s, 10 s...: at most 6 GETs a minute for a container that stays down, not 30.
     assert gaps(gets)[1] >= 4 * 0.98, gaps(gets)
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date():
+    from email.utils import formatdate
+
+    from sidecar.sources.kube import _retry_after
+
+    assert _retry_after({"Retry-After": "7"}) == 7.0
+    assert 25 <= _retry_after({"Retry-After": formatdate(time.time() + 30, usegmt=True)}) <= 30
+    assert _retry_after({"Retry-After": "soon"}) is None and _retry_after({"Retry-After": "²"}) is None
+    assert _retry_after({}) is None and _retry_after(None) is None
