@@ -88,11 +88,15 @@ class Settings(BaseSettings):
         default_factory=list, description="Only these containers (comma separated); default all but the sidecar."
     )
     pod_self_container: str = Field("log-sidecar", description="The sidecar's own container name, never followed.")
-    pod_tail_lines: int = Field(500, ge=0, description="Lines fetched from each container when following starts.")
+    pod_tail_lines: int = Field(
+        500, ge=0, description="Lines fetched from each container already running when first seen (one started later: all)."
+    )
     pod_stall_seconds: float = Field(
         300.0, gt=0, description="Reconnect a follow stream that sent nothing for this long while the container runs."
     )
-    pod_backoff_max: float = Field(30.0, gt=0, description="Longest wait between retries after API errors.")
+    pod_backoff_max: float = Field(
+        30.0, gt=0, description="Longest wait between a container's API retries (errors, streams ending at once or empty)."
+    )
 
     # --- hub and streams ---
     buffer_lines: int = Field(10_000, ge=1, le=10_000_000, description="Lines kept per source for backfill and resume.")

@@ -11,7 +11,9 @@ It implements what the pod source calls, the way the real API answers:
 Errors are Status objects (kind Status, reason, message, code) as the real API sends them.
 
 The test drives it: add/delete pods, emit lines, restart containers, cut streams (cleanly or
-abruptly, or every N lines), make requests fail with a status, stop and start it on the same port.
+abruptly, or every N lines), stall them (open, silent), make requests fail with a status (with
+Retry-After) or misbehave (a 200 that ends at once, resets, or stays silent), stop and start it on
+the same port. Every request is recorded with its time, so a test can count them (`requests_of`).
 """
 
 from __future__ import annotations
@@ -148,7 +150,13 @@ def status_object(code: int, reason: str, message: str, details: dict | None = N
     }
 
 
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 410: "Expired", 500: "InternalError", 503: "ServiceUnavailable"}
+_REASONS = {
+    400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 410: "Expired",
+    429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable",
+}
+# Ways a request can misbehave with a 200 (`fail(kind, mode)`): the body ends at once, the
+# connection is reset right after the headers, or the response stays open and silent.
+MISBEHAVIOURS = ("end", "reset", "stall")
 _VERBS = {"get": ("get", "pods"), "list": ("list", "pods"), "watch": ("watch", "pods"), "log": ("get", "pods/log")}
 
 
@@ -180,12 +188,13 @@ class FakeKubeApi:
         self.pods: dict[tuple[str, str], Pod] = {}
         self.resource_version = 100
         self.events: list[tuple[int, str, dict, dict[str, str]]] = []  # (rv, type, object, labels)
-        self.failures: dict[str, list] = {}  # kind -> [status, remaining or None]
-        self.requests: list[tuple[str, dict[str, list[str]]]] = []  # (kind, query)
+        self.failures: dict[str, list] = {}  # kind -> [status or misbehaviour, remaining or None, retry_after]
+        self.requests: list[tuple[str, dict[str, list[str]], float]] = []  # (kind, query, time.monotonic())
         self.open_log_streams: dict[tuple[str, str], int] = {}  # (pod, container) -> open follow streams
         self.cut_every: int | None = None  # a follow stream is cut after sending this many lines
         self.cut_abruptly = False  # cuts close the connection mid-line instead of ending the response
         self.cut_generation = 0
+        self.stall_generation = 0  # bumped by stall_streams(): open follow streams go silent
         self.stopping = 0  # bumped by stop(): every open stream ends
         self.server: ThreadingHTTPServer | None = None
         self.port: int | None = None
@@ -271,14 +280,18 @@ class FakeKubeApi:
             self.pods[(namespace, name)] = pod
             self._bump(pod, "ADDED")
 
-    def start_container(self, name: str, container: str, namespace: str = "default") -> None:
-        """A container that was waiting starts (a new instance)."""
+    def start_container(
+        self, name: str, container: str, namespace: str = "default", texts: Iterable[str] = ()
+    ) -> None:
+        """A container that was waiting starts (a new instance), having written `texts` already."""
         with self.cond:
             pod = self.pods[(namespace, name)]
             state = pod.containers[container]
             if state.instances:
                 state.restart_count += 1
-            state.instances.append(Instance(_container_id(), time.time()))
+            instance = Instance(_container_id(), time.time())
+            instance.lines.extend((time.time_ns(), text.encode()) for text in texts)
+            state.instances.append(instance)
             state.waiting_reason = None
             self._bump(pod, "MODIFIED")
 
@@ -322,10 +335,18 @@ class FakeKubeApi:
             self.cut_generation += 1
             self.cond.notify_all()
 
-    def fail(self, kind: str, status: int, times: int | None = None) -> None:
-        """Make requests of `kind` (get, list, watch, log) answer `status` (`times` times, or until ok())."""
+    def stall_streams(self) -> None:
+        """Open follow streams go silent (a black-holed connection) until cut; new ones are fine."""
         with self.cond:
-            self.failures[kind] = [status, times]
+            self.stall_generation += 1
+            self.cond.notify_all()
+
+    def fail(self, kind: str, status: int | str, times: int | None = None, retry_after: int | None = None) -> None:
+        """Make requests of `kind` (get, list, watch, log) answer `status`, or misbehave (one of
+        MISBEHAVIOURS), `times` times or until ok(); `retry_after` adds a Retry-After header."""
+        assert isinstance(status, int) or status in MISBEHAVIOURS
+        with self.cond:
+            self.failures[kind] = [status, times, retry_after]
 
     def ok(self, kind: str | None = None) -> None:
         with self.cond:
@@ -336,28 +357,34 @@ class FakeKubeApi:
 
     def log_requests(self, pod: str, container: str, follow: bool = True) -> int:
         """How many log requests (follow ones by default) were made for a container."""
-        with self.cond:
-            return sum(
-                1
-                for kind, query in self.requests
-                if kind == "log"
-                and query.get("container", [""])[0] == container
-                and query.get("_pod", [""])[0] == pod
-                and (query.get("follow", ["false"])[0] == "true") == follow
-            )
+        return len(self.requests_of("log", pod, container, follow))
 
-    def _take_failure(self, kind: str) -> int | None:
+    def requests_of(
+        self, kind: str, pod: str | None = None, container: str | None = None, follow: bool | None = None
+    ) -> list[float]:
+        """When (time.monotonic()) requests of `kind` were made, for one pod/container if given."""
+        with self.cond:
+            return [
+                at
+                for made, query, at in self.requests
+                if made == kind
+                and (pod is None or query.get("_pod", [""])[0] == pod)
+                and (container is None or query.get("container", [""])[0] == container)
+                and (follow is None or (query.get("follow", ["false"])[0] == "true") == follow)
+            ]
+
+    def _take_failure(self, kind: str) -> tuple[int | str, int | None] | None:
         with self.cond:
             failure = self.failures.get(kind)
             if failure is None:
                 return None
-            status, remaining = failure
+            status, remaining, retry_after = failure
             if remaining is not None:
                 if remaining <= 1:
                     del self.failures[kind]
                 else:
                     failure[1] = remaining - 1
-            return status
+            return status, retry_after
 
 
 def _container_id() -> str:
@@ -386,16 +413,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- plumbing ---
 
-    def _json(self, code: int, body: dict) -> None:
+    def _json(self, code: int, body: dict, headers: dict | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(code)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
-    def _status(self, code: int, message: str, details: dict | None = None) -> None:
-        self._json(code, status_object(code, _REASONS.get(code, "Unknown"), message, details))
+    def _status(self, code: int, message: str, details: dict | None = None, headers: dict | None = None) -> None:
+        self._json(code, status_object(code, _REASONS.get(code, "Unknown"), message, details), headers)
 
     def _start_chunked(self, content_type: str) -> None:
         self.send_response(200)
@@ -445,14 +474,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._status(404, "the server could not find the requested resource")
             return
         with self.api.cond:
-            self.api.requests.append((kind, query))
-        status = self.api._take_failure(kind)
-        if status is not None:
-            self._fail(status, kind, namespace, parts[5] if len(parts) > 5 else None)
+            self.api.requests.append((kind, query, time.monotonic()))
+        failure = self.api._take_failure(kind)
+        if failure is not None:
+            self._fail(*failure, kind, namespace, parts[5] if len(parts) > 5 else None)
             return
         getattr(self, f"_do_{kind}")(namespace, parts[5] if len(parts) > 5 else None, query)
 
-    def _fail(self, status: int, kind: str, namespace: str, name: str | None) -> None:
+    def _fail(self, status: int | str, retry_after: int | None, kind: str, namespace: str, name: str | None) -> None:
+        if isinstance(status, str):
+            self._misbehave(status, kind)
+            return
         verb, resource = _VERBS[kind]
         if status == 403:
             subject = f'pods "{name}"' if name else "pods"
@@ -462,7 +494,23 @@ class _Handler(BaseHTTPRequestHandler):
             )
             self._status(403, message, {"name": name or "", "kind": resource})
         else:
-            self._status(status, f"fake failure {status} on {kind}")
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+            self._status(status, f"fake failure {status} on {kind}", headers=headers)
+
+    def _misbehave(self, mode: str, kind: str) -> None:
+        """A 200 whose body ends at once, is reset after the headers, or stays silent until cut."""
+        api = self.api
+        self._start_chunked("application/json" if kind == "watch" else "text/plain")
+        if mode == "end":
+            self._end_chunked()
+        elif mode == "reset":
+            self._drop_connection()
+        else:
+            with api.cond:
+                stopping, cuts = api.stopping, api.cut_generation
+                while api.stopping == stopping and api.cut_generation == cuts:
+                    api.cond.wait(0.5)
+            self._drop_connection()
 
     def _do_get(self, namespace: str, name: str, query: dict) -> None:
         with self.api.cond:
@@ -567,7 +615,7 @@ class _Handler(BaseHTTPRequestHandler):
             if tail is not None:
                 lines = lines[-tail:] if tail > 0 else []
             position = len(instance.lines)
-            stopping, cuts = api.stopping, api.cut_generation
+            stopping, cuts, stalls = api.stopping, api.cut_generation, api.stall_generation
             api.open_log_streams[key] = api.open_log_streams.get(key, 0) + (1 if follow else 0)
         self._start_chunked("text/plain")
         sent = 0
@@ -590,13 +638,10 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 with api.cond:
                     while (
-                        len(instance.lines) == position
-                        and instance.running
-                        and api.stopping == stopping
-                        and api.cut_generation == cuts
-                    ):
+                        (len(instance.lines) == position and instance.running) or api.stall_generation != stalls
+                    ) and api.stopping == stopping and api.cut_generation == cuts:
                         api.cond.wait(0.5)
-                    if api.stopping != stopping:
+                    if api.stopping != stopping or api.stall_generation != stalls:
                         self._drop_connection()
                         return
                     lines = instance.lines[position:]

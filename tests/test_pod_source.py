@@ -127,9 +127,10 @@ def test_containers_named_in_config_are_the_only_ones_followed(fake, tmp_path, s
 @pytest.mark.parametrize("abrupt", [False, True], ids=["ended-stream", "broken-connection-mid-line"])
 def test_cut_streams_resume_with_no_duplicate_and_no_gap(fake, follow_web_app, abrupt):
     side, client = follow_web_app()
-    # Every follow stream is cut after 7 lines; resuming with sinceTime (whole seconds) sends the
-    # lines of that second again. Five lines per second, two of them with the same nanosecond.
-    fake.cut_every, fake.cut_abruptly = 7, abrupt
+    # Every follow stream is cut after 13 lines; resuming with sinceTime (whole seconds, a second
+    # before the newest line) sends up to 10 lines again. Five lines per second, two of them with
+    # the same nanosecond.
+    fake.cut_every, fake.cut_abruptly = 13, abrupt
     base = (time.time_ns() // 1_000_000_000 - 30) * 1_000_000_000
     stamps = []
     for second in range(12):
@@ -146,7 +147,7 @@ def test_cut_streams_resume_with_no_duplicate_and_no_gap(fake, follow_web_app, a
     assert client.texts("web.app") == [*texts, "the end"]  # each exactly once, in order
     times = [line["time"] for line in client.lines("web.app")[:60]]
     assert times == [stamp / 1e9 for stamp in stamps]
-    assert fake.log_requests("web", "app") >= 60 // 7
+    assert fake.log_requests("web", "app") >= 60 // 13
     assert any(c["change"] == "reconnected" for c in client.changes("web.app"))
     metrics = httpx.get(side.url + "/metrics").text
     assert 'log_sidecar_source_reconnects_total{source="web.app"}' in metrics
@@ -369,3 +370,63 @@ def test_timestamps_round_trip_at_every_precision():
     assert parse_timestamp(b"2026-11-26T13:00:00.5+01:00") == 1_795_694_400_500_000_000
     assert parse_timestamp(b"not-a-time") is None
     assert since_time(at) == "2026-11-26T12:00:00Z"  # the API's one-second precision
+
+
+# --- restarts, start-up and resume: every line once ---
+
+
+def test_a_restart_during_a_stalled_stream_delivers_the_crash_output_then_restarted(fake, follow_web_app):
+    _, client = follow_web_app(pod_stall_seconds="1")
+    fake.emit("web", "app", ["first life"])
+    client.until_line("first life")
+    fake.stall_streams()  # the stream goes silent (a black-holed connection): the crash is not seen
+    fake.emit("web", "app", ["panic: out of cheese", "goroutine 1 [running]"])
+    fake.restart("web", "app", exit_code=2)
+    fake.emit("web", "app", ["second life"])
+
+    items = client.until_line("second life")
+    order = [data["text"] if kind == "line" else data["change"] for kind, data in items if kind in ("line", "source")]
+    order = [entry for entry in order if entry not in ("reconnected", "error")]
+    assert order == ["panic: out of cheese", "goroutine 1 [running]", "restarted", "second life"]
+    restarted = next(c for c in client.changes("web.app") if c["change"] == "restarted")
+    assert restarted["exit_code"] == 2 and restarted["missed_instances"] == 0
+    assert client.texts("web.app") == ["first life", "panic: out of cheese", "goroutine 1 [running]", "second life"]
+
+
+def test_a_container_that_starts_after_the_sidecar_is_read_from_its_first_line(fake, tmp_path, sidecar, stream_clients):
+    fake.start()
+    fake.add_pod("web", ["app"], running=False)  # waiting (ContainerCreating): no container id yet
+    side = sidecar(env=pod_env(fake, tmp_path, pod_tail_lines="5"), wait_ready=False)
+    wait_until(lambda: sources(side).get("web.app", {}).get("state") == "starting", "the waiting container")
+    client = stream_clients(side.url)
+    fake.start_container("web", "app", texts=numbered("boot", 20))  # more than POD_TAIL_LINES before we look
+    fake.emit("web", "app", ["ready"])
+    client.until_line("ready")
+    assert client.texts("web.app") == [*numbered("boot", 20), "ready"]
+
+
+def test_resume_keeps_lines_stamped_earlier_than_the_line_before_them(fake, follow_web_app):
+    _, client = follow_web_app(pod_stall_seconds="1")
+    ms = 1_000_000
+    second = (time.time_ns() // 1_000_000_000 - 20) * 1_000_000_000
+    fake.emit("web", "app", ["A", "same", "same"], stamps=[second + 200 * ms, second + 250 * ms, second + 250 * ms])
+    client.wait(lambda: len(client.texts("web.app")) == 3, "the first lines")
+    opened = fake.log_requests("web", "app")
+    fake.cut_streams()  # resumed with sinceTime; stdout and stderr are stamped independently, so
+    # lines can come with stamps earlier than lines before them, even in the previous second
+    wait_until(lambda: fake.log_requests("web", "app") > opened, "the resumed stream")
+    fake.emit(
+        "web",
+        "app",
+        ["B stamped earlier", "C in the previous second", "same", "D"],
+        stamps=[second + 100 * ms, second - 100 * ms, second + 250 * ms, second + 300 * ms],
+    )
+    client.until_line("D")
+    assert client.texts("web.app") == ["A", "same", "same", "B stamped earlier", "C in the previous second", "same", "D"]
+
+    # Written while the stream is silent (black-holed), then read by the resume after the stall:
+    # a line stamped in the second before the newest one seen is still asked for and delivered.
+    fake.stall_streams()
+    fake.emit("web", "app", ["E previous second again", "F"], stamps=[second - 50 * ms, second + 400 * ms])
+    client.until_line("F")
+    assert client.texts("web.app")[7:] == ["E previous second again", "F"]

@@ -67,6 +67,10 @@ class Metrics:
         self.api_errors = Counter(
             f"{PREFIX}_kube_api_errors", "Kubernetes API errors by HTTP status (0: no answer).", ["status"], registry=r
         )
+        self.kube_api_requests = Counter(
+            f"{PREFIX}_kube_api_requests", "Requests sent to the Kubernetes API, by kind (get, list, watch, log).",
+            ["kind"], registry=r,
+        )
         self.active_streams = Gauge(f"{PREFIX}_active_streams", "Clients connected to /api/stream.", registry=r)
         self.streams_closed = Counter(
             f"{PREFIX}_streams_closed", "Streams ended, by why: client, send-timeout, dead-peer, shutdown, server.",

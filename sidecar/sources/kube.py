@@ -14,9 +14,13 @@ import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
+
+import urllib3
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
@@ -29,6 +33,9 @@ REQUEST_TIMEOUT = 30.0
 WATCH_SECONDS = 300
 # urllib3 keeps this many connections per host: one per followed container plus the watch.
 CONNECTION_POOL = 100
+# A request that got no answer at all is sent again once at once (a pooled connection the server
+# had just closed); anything more is the pod source's back-off, so no failure multiplies requests.
+TRANSPORT_RETRIES = 1
 
 
 class KubeCredentialsError(ValueError):
@@ -41,11 +48,14 @@ class KubeCredentialsError(ValueError):
 class KubeError(SourceError):
     """A failed API call, with what we were doing, so a user can act on it."""
 
-    def __init__(self, status: int, action: str, namespace: str, message: str) -> None:
+    def __init__(
+        self, status: int, action: str, namespace: str, message: str, retry_after: float | None = None
+    ) -> None:
         self.status = status  # HTTP status, 0 when the API did not answer
         self.action = action  # RBAC verb and resource, e.g. "get pods/log"
         self.namespace = namespace
         self.message = message
+        self.retry_after = retry_after  # seconds the API asked us to wait (Retry-After), if it did
         super().__init__(self.describe())
 
     @property
@@ -87,6 +97,7 @@ def load_api_client() -> tuple[client.ApiClient, str]:
             ) from None
         origin = f"kubeconfig {kubeconfig}"
     configuration.connection_pool_maxsize = CONNECTION_POOL
+    configuration.retries = urllib3.Retry(total=TRANSPORT_RETRIES, status=0, redirect=0, raise_on_status=False)
     configuration.keep_alive = True  # idle proxies and load balancers drop silent connections
     return client.ApiClient(configuration), origin
 
@@ -101,18 +112,34 @@ def _api_error(error: BaseException, action: str, namespace: str) -> KubeError:
             message = status_object.get("message") or message
         except (ValueError, AttributeError):
             pass
-        return KubeError(int(error.status), action, namespace, message)
+        return KubeError(int(error.status), action, namespace, message, _retry_after(error.headers))
     return KubeError(0, action, namespace, f"{type(error).__name__}: {error}")
+
+
+def _retry_after(headers: Any) -> float | None:
+    """The Retry-After header (seconds, or an HTTP date) in seconds from now; None if absent or bad."""
+    value = (headers or {}).get("Retry-After") if hasattr(headers, "get") else None
+    if not value:
+        return None
+    value = str(value).strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 class KubeApi:
     """Blocking calls on one ApiClient; call them from a worker thread, never from the loop."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, on_request: Callable[[str], None] | None = None) -> None:
         self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
+        self._on_request = on_request or (lambda kind: None)  # counts requests by kind: get, list, watch, log
 
     def get_pod(self, namespace: str, name: str) -> dict:
+        self._on_request("get")
         try:
             response = self.core.read_namespaced_pod(
                 name, namespace, _preload_content=False, _request_timeout=(CONNECT_TIMEOUT, REQUEST_TIMEOUT)
@@ -123,6 +150,7 @@ class KubeApi:
 
     def list_pods(self, namespace: str, selector: str) -> tuple[list[dict], str]:
         """The pods matching `selector` and the list's resourceVersion to watch from."""
+        self._on_request("list")
         try:
             response = self.core.list_namespaced_pod(
                 namespace,
@@ -161,6 +189,7 @@ class KubeApi:
             query.append(("sinceTime", since_time))
         if tail_lines is not None:
             query.append(("tailLines", tail_lines))
+        self._on_request("log")
         try:
             request = self.api_client.param_serialize(
                 method="GET",
@@ -180,6 +209,7 @@ class KubeApi:
 
     def watch_pods(self, namespace: str, selector: str, resource_version: str, stopper: Watcher) -> Iterator[dict]:
         """Pod events after `resource_version` as dicts {"type", "object"}; ends after WATCH_SECONDS."""
+        self._on_request("watch")
         try:
             yield from stopper.watch.stream(
                 self.core.list_namespaced_pod,

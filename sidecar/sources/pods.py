@@ -11,8 +11,14 @@ Each container is one hub source, id `<pod>.<container>` (anything outside [A-Za
 replaced by `_`), kind `pod`, target `namespace/pod/container`. Its follower (ContainerFollower)
 reads `follow=true&timestamps=true` in a thread of its own (kube.ThreadedStream), strips the
 timestamp and uses it as the line's time. A broken or stalled stream is resumed with `sinceTime`
-(one-second precision): the follower remembers the newest timestamp it published and how many
-lines carried it, and drops what it has already seen, so there is no duplicate and no gap.
+(one-second precision) a second before the newest line seen: the follower remembers the lines of
+those last seconds by (timestamp, text) and drops exactly those, so there is no duplicate and no
+gap even though stdout and stderr are stamped independently (stamps are not monotonic).
+
+No hot loop against the API server: a container's attempts (one log request, one pod GET) wait
+their turn, and the wait grows on every API error, every stream that ends within a second and
+every stream with no new line (`ContainerFollower._pace_stream`, `_failed`); Retry-After wins
+when longer. Selector mode paces its list and watch the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import logging
 import random
 import re
 import time
+from collections import Counter
 from typing import Any
 
 from sidecar.config import Settings
@@ -43,12 +50,20 @@ log = logging.getLogger(__name__)
 
 # First retry delay; doubles per failure up to settings.pod_backoff_max, with jitter.
 BACKOFF_FIRST = 0.5
-# How often a container that is not running (not started yet, crash-looping) is looked at again.
+# How often a container that is not running (not started yet, crash-looping) is looked at again
+# (own mode polls with GET): from the first interval, doubling while it stays so, up to the last.
 POD_POLL_SECONDS = 2.0
+POD_POLL_MAX_SECONDS = 10.0
 # Chunks already read that are parsed and published as one batch.
 BATCH_CHUNKS = 64
-# A stream that ends this fast with nothing in it counts as a failure (backs off, no hot loop).
+# A stream that ends this fast, or with no new line, counts as a failure (backs off, no hot loop).
 SHORT_STREAM_SECONDS = 1.0
+# Longest Retry-After honoured (a bad header must not stop a source for hours).
+RETRY_AFTER_MAX = 600.0
+# A resume (sinceTime, whole seconds) starts this much before the newest line seen, so a line stamped
+# a little earlier than lines before it (stdout and stderr are stamped independently) is not missed.
+RESUME_OVERLAP_SECONDS = 1
+NS = 1_000_000_000
 # After a pod is deleted, its streams get this long to deliver their last lines.
 DELETE_GRACE_SECONDS = 5.0
 # Room for the "2026-11-26T12:00:00.123456789Z " prefix beside a line of max_line_bytes.
@@ -104,6 +119,52 @@ class LineSplitter:
         if len(body) > self.max_line_bytes:
             return stamp, utf8_prefix(body, self.max_line_bytes), True
         return stamp, body, False
+
+
+class SeenLines:
+    """The lines published lately, by (timestamp, hash of text), to drop them from a resumed stream.
+
+    Kept: every line stamped at or after `boundary()` (the second RESUME_OVERLAP_SECONDS before the
+    newest stamp), which is exactly what a resume with sinceTime=boundary() sends again. The check is
+    a multiset, so it needs neither monotonic stamps nor the API's order; k identical lines (same
+    nanosecond, same text) are skipped k times.
+    """
+
+    def __init__(self) -> None:
+        self.newest: int | None = None
+        self._by_second: dict[int, Counter[tuple[int, int]]] = {}
+        self._replay: Counter[tuple[int, int]] = Counter()  # what the current resumed stream sends again
+
+    def boundary(self) -> int | None:
+        if self.newest is None:
+            return None
+        return (self.newest // NS - RESUME_OVERLAP_SECONDS) * NS
+
+    def resume(self) -> int | None:
+        """Start a resumed stream: returns its sinceTime (ns), None when nothing was seen yet."""
+        self._replay = Counter()
+        for seen in self._by_second.values():
+            self._replay.update(seen)
+        return self.boundary()
+
+    def accept(self, stamp: int, body: bytes) -> bool:
+        """False for a line already published (the overlap of a resumed stream); else note it."""
+        key = (stamp, hash(body))
+        if self._replay.get(key, 0) > 0:
+            self._replay[key] -= 1
+            return False
+        self._by_second.setdefault(stamp // NS, Counter())[key] += 1
+        if self.newest is None or stamp > self.newest:
+            newest_second = None if self.newest is None else self.newest // NS
+            self.newest = stamp
+            if newest_second != stamp // NS:
+                self._prune()
+        return True
+
+    def _prune(self) -> None:
+        first = (self.boundary() or 0) // NS
+        for second in [s for s in self._by_second if s < first]:
+            del self._by_second[second]
 
 
 class PodView:
@@ -212,17 +273,17 @@ class ContainerFollower:
         # The container instance followed, and where we are in its log.
         self.container_id: str | None = None
         self.restart_count: int | None = None
-        self.first_instance = True  # the instance running at start: begin with its tail
-        self.last_ts: int | None = None  # newest timestamp published (ns)
-        self.last_count = 0  # lines published carrying exactly last_ts
-        self._skip: tuple[int, int] | None = None  # resuming: (last_ts, lines of it still to drop)
+        self.first_instance = True  # the instance running when first seen: begin with its tail
+        self.seen = SeenLines()  # where we are in its log
         self.finished = False  # this instance was read to its end after it stopped
         self.opens = 0  # streams opened on this instance
         # Health, for states, events and back-off.
-        self.failures = 0
+        self.failures = 0  # consecutive failed attempts: errors, streams that ended at once or empty
         self.trouble: str | None = None
         self.reconnect_reason: str | None = None
         self._stream: ThreadedStream | None = None
+        self._proven: asyncio.TimerHandle | None = None
+        self._polls = 0  # looks in a row at a container that does not run
 
     # --- lifecycle ---
 
@@ -257,6 +318,7 @@ class ContainerFollower:
                 if error.status == 404:  # the pod may be gone: look before retrying
                     try:
                         await self.pod.refresh()
+                        stale = False
                     except KubeError:
                         pass
                 if self.pod.deleted:
@@ -278,6 +340,8 @@ class ContainerFollower:
         status = self.pod.container_status(self.container)
         container_id = (status or {}).get("containerID")
         if not container_id:
+            if self.container_id is None:
+                self.first_instance = False  # it starts after we first saw it: read it from its first line
             self._set_state("starting", _waiting_reason(status))
             await self.pod.wait_change(self._poll_seconds())
             return
@@ -289,17 +353,18 @@ class ContainerFollower:
             self._set_state("idle", _waiting_reason(status))
             await self.pod.wait_change(self._poll_seconds())
             return
+        self._polls = 0
         running_at_open = _is_running(status)
-        started = time.monotonic()
+        opened_at = time.monotonic()
         outcome, lines = await self._read_stream()
         if outcome == "stall":
             log.info("%s: no data for %ss, reconnecting", self.id, self.settings.pod_stall_seconds)
             self.hub.metrics.source_errors.labels(self.id, "stall").inc()
-            self.reconnect_reason = "stalled"
-            return
-        if outcome == "broken":
+        elif outcome == "broken":
             self.hub.metrics.source_errors.labels(self.id, "broken").inc()
-        # The stream ended: a cut (rotation, timeout, proxy, network) or the container stopped.
+        await self._pace_stream(opened_at, lines, outcome)
+        # The stream ended: a cut (rotation, timeout, proxy, network), a stall, or the container
+        # stopped or restarted meanwhile. Look at the pod again right before any reopen.
         await self.pod.refresh()
         status = self.pod.container_status(self.container)
         if self.pod.deleted or (status or {}).get("containerID") != self.container_id:
@@ -308,20 +373,41 @@ class ContainerFollower:
             if not running_at_open:
                 self.finished = True  # opened after it stopped: we have read all of it
             return
-        self.reconnect_reason = "connection broken" if outcome == "broken" else "stream ended"
-        if lines == 0 and time.monotonic() - started < SHORT_STREAM_SECONDS:
-            await asyncio.sleep(self._backoff())
+        self.reconnect_reason = {"stall": "stalled", "broken": "connection broken"}.get(outcome, "stream ended")
+
+    async def _pace_stream(self, opened_at: float, lines: int, outcome: str) -> None:
+        """After a stream that ended at once or brought no new line, wait: no hot loop.
+
+        The wait counts from the stream's opening, so a stream that stayed open longer than the
+        back-off (a quiet container behind a proxy that cuts idle connections) reopens at once.
+        A stream the API ended or broke at once with nothing new is shown as trouble; a stall (our
+        own timeout on a quiet container) and a stream that brought news are paced, not shown.
+        """
+        lasted = time.monotonic() - opened_at
+        if lasted >= SHORT_STREAM_SECONDS and (lines or lasted >= self.settings.pod_backoff_max):
+            self.failures = 0
+            return
+        self.failures += 1
+        delay = max(0.0, opened_at + self._backoff() - time.monotonic())
+        if lasted < SHORT_STREAM_SECONDS and not lines and outcome != "stall":
+            self.hub.metrics.source_errors.labels(self.id, "short-stream").inc()
+            what = "broke" if outcome == "broken" else "ended"
+            message = f"log stream {what} at once with no new line (within {SHORT_STREAM_SECONDS:g}s of opening)"
+            self._trouble("backoff", message, delay, status=None, permission=None)
+        await asyncio.sleep(delay)
 
     def _poll_seconds(self) -> float:
-        return min(POD_POLL_SECONDS, self.settings.pod_backoff_max)
+        """The wait before looking again at a container that does not run: grows while it stays so."""
+        self._polls += 1
+        interval = min(POD_POLL_MAX_SECONDS, POD_POLL_SECONDS * 2 ** min(self._polls - 1, 8))
+        return min(interval, self.settings.pod_backoff_max)
 
     # --- one stream ---
 
     def _open_arguments(self) -> dict[str, Any]:
-        if self.last_ts is not None:
-            self._skip = (self.last_ts, self.last_count)
-            return {"since_time": since_time(self.last_ts)}
-        self._skip = None
+        since = self.seen.resume()
+        if since is not None:
+            return {"since_time": since_time(since)}
         if self.first_instance:
             return {"tail_lines": self.settings.pod_tail_lines}
         return {}  # a new instance: all of its log is new
@@ -356,19 +442,35 @@ class ContainerFollower:
                     self._opened()
                     continue
                 chunks = [chunk, *stream.get_ready(BATCH_CHUNKS)]
-                published += self._publish(splitter, chunks)
+                count = self._publish(splitter, chunks)
+                if count and not published:
+                    self._healthy()
+                published += count
         finally:
             stream.close()
             self._stream = None
+            if self._proven is not None:
+                self._proven.cancel()
+                self._proven = None
 
     def _opened(self) -> None:
+        """The API accepted the request. Without trouble before, we follow at once; after
+        trouble, only once the stream proves healthy (a new line, or a second open)."""
         if self.opens:
             self.hub.metrics.source_reconnects.labels(self.id).inc()
         self.opens += 1
+        if self.trouble is None:
+            self._healthy()
+        else:
+            self._proven = asyncio.get_running_loop().call_later(SHORT_STREAM_SECONDS, self._healthy)
+
+    def _healthy(self) -> None:
+        if self._proven is not None:
+            self._proven.cancel()
+            self._proven = None
         if self.trouble or self.reconnect_reason:
             self.hub.announce(self.id, "reconnected", reason=self.reconnect_reason or "recovered", after_error=self.trouble)
         self.trouble = self.reconnect_reason = None
-        self.failures = 0
         self._set_state("following")
 
     def _publish(self, splitter: LineSplitter, chunks: list[bytes]) -> int:
@@ -381,7 +483,7 @@ class ContainerFollower:
         lines = []
         for chunk in chunks:
             for stamp, body, truncated in splitter.feed(chunk):
-                if stamp is not None and not keep(stamp):
+                if stamp is not None and not keep(stamp, body):
                     continue
                 when = stamp / 1e9 if stamp is not None else time.time()
                 lines.append(LogLine(self.id, body.decode("utf-8", "replace"), when, truncated=truncated))
@@ -389,21 +491,8 @@ class ContainerFollower:
                     self.hub.metrics.lines_truncated.labels(self.id).inc()
         return lines
 
-    def _accept(self, stamp: int) -> bool:
-        """False for a line already published (the overlap of a resumed stream)."""
-        if self._skip is not None:
-            skip_ts, remaining = self._skip
-            if stamp < skip_ts:
-                return False
-            if stamp == skip_ts and remaining > 0:
-                self._skip = (skip_ts, remaining - 1)
-                return False
-            self._skip = None
-        if self.last_ts is None or stamp > self.last_ts:
-            self.last_ts, self.last_count = stamp, 1
-        elif stamp == self.last_ts:
-            self.last_count += 1
-        return True
+    def _accept(self, stamp: int, body: bytes) -> bool:
+        return self.seen.accept(stamp, body)
 
     # --- restarts ---
 
@@ -434,7 +523,7 @@ class ContainerFollower:
         )
         self.container_id, self.restart_count = status.get("containerID"), restart_count
         self.first_instance = False
-        self.last_ts, self.last_count, self._skip = None, 0, None
+        self.seen = SeenLines()
         self.finished = False
         self.opens = 0
         self.reconnect_reason = None
@@ -465,7 +554,7 @@ class ContainerFollower:
                 return []
             raise
         splitter = LineSplitter(self.settings.max_line_bytes)
-        lines = self._to_lines(splitter, [_complete(data)], keep=lambda stamp: True)
+        lines = self._to_lines(splitter, [_complete(data)], keep=lambda stamp, body: True)
         for line in lines:
             line.level = detect_level(line.text)
         return lines
@@ -476,22 +565,37 @@ class ContainerFollower:
         self.hub.set_state(self.id, state, error)
 
     def _backoff(self) -> float:
-        return _backoff_delay(self.failures, self.settings.pod_backoff_max)
+        """The wait after the latest of `failures` failures in a row."""
+        return _backoff_delay(self.failures - 1, self.settings.pod_backoff_max)
+
+    def _trouble(self, state: str, message: str, delay: float, **detail: Any) -> None:
+        """Show a failure: state with the next try, an `error` event when the failure is new."""
+        self._set_state(state, f"{message}; try {self.failures + 1} in {delay:.1f}s")
+        if message != self.trouble:
+            log.warning("%s: %s", self.id, message)
+            self.hub.announce(self.id, "error", message=message, retry_in=round(delay, 3), attempt=self.failures, **detail)
+        self.trouble = message
 
     async def _failed(self, error: KubeError) -> None:
         self.failures += 1
         self.owner.count_error(self.id, error)
+        delay = _retry_delay(error, self._backoff())
         message = error.describe()
         if error.status == 400:  # "container ... is waiting to start": not a fault of ours
             self._set_state("starting", message)
+            self.trouble = message
         else:
-            self._set_state("error" if error.forbidden else "backoff", message)
-        if message != self.trouble and error.status != 400:
-            log.warning("%s: %s", self.id, message)
-            self.hub.announce(self.id, "error", status=error.status, message=message, permission=error.action)
-        self.trouble = message
+            state = "error" if error.forbidden else "backoff"
+            self._trouble(state, message, delay, status=error.status, permission=error.action)
         self.reconnect_reason = f"after error: HTTP {error.status}" if error.status else "after error: API unreachable"
-        await asyncio.sleep(_backoff_delay(self.failures - 1, self.settings.pod_backoff_max))
+        await asyncio.sleep(delay)
+
+
+def _retry_delay(error: KubeError, backoff: float) -> float:
+    """The back-off, or longer when the API said so (Retry-After, on 429 and 503)."""
+    if error.retry_after is None:
+        return backoff
+    return max(backoff, min(error.retry_after, RETRY_AFTER_MAX))
 
 
 def _backoff_delay(failures: int, cap: float) -> float:
@@ -514,7 +618,10 @@ class PodLogSource:
         self.hub = hub
         self.namespace = settings.pod_namespace
         self.api_client, self.credentials = load_api_client()
-        self.api = KubeApi(self.api_client)
+        requests = hub.metrics.kube_api_requests
+        for kind in ("get", "list", "watch", "log"):
+            requests.labels(kind)  # every series from 0, so the first burst shows in increase()
+        self.api = KubeApi(self.api_client, on_request=lambda kind: requests.labels(kind).inc())
         self.pods: dict[str, PodView] = {}
         self.followers: dict[str, ContainerFollower] = {}
         self._tasks: dict[str, asyncio.Task] = {}
@@ -607,6 +714,7 @@ class PodLogSource:
             except KubeError as error:
                 view.deleted = False
                 await self._discovery_failed(error)
+        self._failures = 0
         self._discovery_recovered()
         self._ensure_followers(view)
         while self._tasks:
@@ -619,8 +727,9 @@ class PodLogSource:
     async def _run_selector(self) -> None:
         assert self.settings.pod_selector
         resource_version: str | None = None
-        watched = 0.0
         while True:
+            started = time.monotonic()
+            error: KubeError | None = None
             try:
                 if resource_version is None:
                     pods, resource_version = await asyncio.to_thread(
@@ -628,15 +737,25 @@ class PodLogSource:
                     )
                     self._discovery_recovered()
                     self._sync(pods)
-                watched = time.monotonic()
                 resource_version = await self._watch(resource_version)
-            except KubeError as error:
+            except KubeError as failure:
                 resource_version = None  # list again: events may have been missed
-                if error.status == 410:  # resourceVersion too old
-                    continue
-                if error.action == "watch pods" and error.status == 0 and time.monotonic() - watched > 1.0:
-                    continue  # an established watch broke (API server restart, proxy): list and watch again
-                await self._discovery_failed(error)
+                error = failure
+            lasted = time.monotonic() - started
+            if lasted >= SHORT_STREAM_SECONDS:
+                self._failures = 0  # the watch held: the next trouble starts from the first back-off
+            # A watch that ended, expired (410) or broke after it held is simply opened again; one
+            # that did so at once backs off like a failure, so the loop can never run hot.
+            quiet = error is None or error.status == 410 or (error.action == "watch pods" and error.status == 0)
+            if quiet and lasted >= SHORT_STREAM_SECONDS:
+                continue
+            if quiet:
+                self._failures += 1
+                self.hub.metrics.source_errors.labels(self._discovery_id, "short-stream").inc()
+                await asyncio.sleep(_backoff_delay(self._failures - 1, self.settings.pod_backoff_max))
+                continue
+            assert error is not None
+            await self._discovery_failed(error)
 
     def _sync(self, pods: list[dict]) -> None:
         listed = {pod["metadata"]["name"] for pod in pods}
@@ -661,7 +780,6 @@ class PodLogSource:
                     event = await stream.get()
                 except StreamEnded:
                     return watcher.watch.resource_version or resource_version
-                self._failures = 0
                 kind, obj = event.get("type"), event.get("object") or {}
                 version = (obj.get("metadata") or {}).get("resourceVersion")
                 if version:
@@ -715,10 +833,11 @@ class PodLogSource:
             log.warning("pod source: %s", message)
             self.hub.announce(source_id, "error", status=error.status, message=message, permission=error.action)
         self._discovery_trouble = message
-        await asyncio.sleep(_backoff_delay(self._failures - 1, self.settings.pod_backoff_max))
+        await asyncio.sleep(_retry_delay(error, _backoff_delay(self._failures - 1, self.settings.pod_backoff_max)))
 
     def _discovery_recovered(self) -> None:
-        self._failures = 0
+        # _failures is left alone: only a watch that held resets it (a list that works while the
+        # watch fails at once must not restart the back-off, or list + watch would run hot).
         if self._discovery_trouble is not None:
             # The record only existed to show the failure; it holds no lines. "ended" keeps it
             # out of readiness, which the containers' own states decide.
