@@ -146,9 +146,14 @@ class LineFilter:
         if len(self._fields) > MAX_FIELD_FILTERS:
             raise BadFilter(f"field: at most {MAX_FIELD_FILTERS} expressions")
         self._conditions: list[Callable[[LogLine], bool]] = []
+        self._prefilter = None
         if self._search is not None:
             search = self._search
             self._conditions.append(lambda line: search(line.text) is not None)
+            if "\\A" not in grep and "\\z" not in grep:
+                # Multi-line mode: ^ and $ also match at the newlines of a joined batch, so a
+                # line that matches alone makes the joined text match (the converse need not hold).
+                self._prefilter = compile_grep("(?m)" + grep)
         for field in self._fields:
             self._conditions.append(lambda line, field=field: field(fields_of(line)))
         self.full = (1 << len(self._conditions)) - 1
@@ -171,17 +176,30 @@ class LineFilter:
         """The per-line part: the entry's level (shared by all its lines)."""
         return self.level is None or (line.level is not None and LEVEL_RANK[line.level] >= self._min_rank)
 
-    def bits(self, line: LogLine) -> int:
-        """Which conditions this line meets, one bit each."""
+    def bits(self, line: LogLine, grep: bool = True) -> int:
+        """Which conditions this line meets, one bit each. `grep=False`: the grep condition is
+        known not to hold (see `grep_possible`)."""
         found = 0
         for bit, condition in enumerate(self._conditions):
-            if condition(line):
+            if (grep or bit or self._search is None) and condition(line):
                 found |= 1 << bit
         return found
+
+    def grep_possible(self, batch: Batch) -> bool:
+        """False when no line of `batch` can match `grep`: one search over the batch's lines
+        joined (and cached on the batch for every client), instead of one search per line."""
+        if self._prefilter is None:
+            return True
+        joined = batch.encoded("\n", _join_texts)
+        return self._prefilter(joined) is not None
 
     def __call__(self, line: LogLine) -> bool:
         """This one line on its own (for lines outside the hub, e.g. a previous container's)."""
         return self.gate(line) and self.bits(line) == self.full
+
+
+def _join_texts(lines: list[LogLine]) -> str:
+    return "\n".join(line.text for line in lines)
 
 
 class EntrySelection:
@@ -244,6 +262,7 @@ class LiveEntries:
 
     def select(self, batch: Batch) -> list[LogLine]:
         keep, full = self.filter, self.filter.full
+        grep = keep.grep_possible(batch)
         state = self.open.get(batch.source)
         out: list[LogLine] = []
         for line in batch.lines:
@@ -254,7 +273,7 @@ class LiveEntries:
             if state[2]:
                 out.append(line)
                 continue
-            state[1] |= keep.bits(line)
+            state[1] |= keep.bits(line, grep)
             if state[1] == full:
                 state[2] = True
                 if line.id != line.entry:

@@ -37,13 +37,14 @@ class Batch:
         self.source = source
         self.lines = lines
         self.created = time.monotonic()
-        self._encoded: dict[str, bytes] = {}
+        self._encoded: dict[str, Any] = {}
 
     @property
     def last_id(self) -> int:
         return self.lines[-1].id
 
-    def encoded(self, key: str, encode: Callable[[list[LogLine]], bytes]) -> bytes:
+    def encoded(self, key: str, encode: Callable[[list[LogLine]], Any]) -> Any:
+        """`encode(lines)`, computed once per batch and key (frames; the joined text for filters)."""
         frame = self._encoded.get(key)
         if frame is None:
             frame = self._encoded[key] = encode(self.lines)
