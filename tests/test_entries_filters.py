@@ -24,7 +24,10 @@ def publish(hub: Hub, *texts: str) -> Batch:
     return Batch("a", lines)
 
 
-@pytest.mark.parametrize("grep", [r"^orders\.errors", "out of stock$", "(?i)OUT OF STOCK"])
+@pytest.mark.parametrize(
+    "grep",
+    [r"^orders\.errors", "out of stock$", "(?i)OUT OF STOCK", r"\bUnavailable\b", "stock[^!]*$", "^o.*k$"],
+)
 def test_a_live_match_delivers_the_whole_entry_whatever_the_batches(grep: str) -> None:
     hub = make_hub()
     live = LiveEntries(LineFilter(grep), hub)
@@ -79,3 +82,16 @@ def test_a_line_without_fields_never_meets_a_field_filter() -> None:
     assert FieldFilter("a=1")(None) is False
     with pytest.raises(BadFilter, match="needs a number"):
         FieldFilter("a>=nan")
+
+
+@pytest.mark.parametrize("grep", ["a", "^line [0-9]*[05]$", "[^!]+", "x*", r"\Aline 1"])
+def test_held_lines_selected_by_grep_are_those_that_match_alone(grep: str) -> None:
+    """Chunks are searched joined; whatever the pattern (anchors, classes that match a newline,
+    empty matches), the lines kept are exactly the lines that match on their own."""
+    hub = make_hub()
+    texts = [f"line {i}" + (" a" if i % 7 == 0 else "") for i in range(1500)]
+    publish(hub, *texts)
+    keep = LineFilter(grep)
+    kept = [line.text for line in hub.lines(["a"], keep=EntrySelection(keep, hub, ["a"]))]
+    assert kept == [line.text for line in hub.lines(["a"]) if keep(line)]
+    assert kept  # every pattern above matches some line
