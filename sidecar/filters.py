@@ -13,6 +13,7 @@ event loop for everyone (Python's `re` can backtrack for minutes on a hostile pa
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -146,9 +147,16 @@ class LineFilter:
         if len(self._fields) > MAX_FIELD_FILTERS:
             raise BadFilter(f"field: at most {MAX_FIELD_FILTERS} expressions")
         self._conditions: list[Callable[[LogLine], bool]] = []
+        self._prefilter = None
         if self._search is not None:
             search = self._search
             self._conditions.append(lambda line: search(line.text) is not None)
+            if "\\A" not in grep and "\\z" not in grep and search("") is None:
+                # Multi-line mode: ^ and $ also match at the newlines of a joined batch, where
+                # they mean what they mean at the ends of one line (so do \b and \B: a newline
+                # is a non-word character). A match inside one line's span is a match of that
+                # line alone; a pattern that matches the empty string is left to the line loop.
+                self._prefilter = re2.compile("(?m)" + grep, _RE2_OPTIONS)
         for field in self._fields:
             self._conditions.append(lambda line, field=field: field(fields_of(line)))
         self.full = (1 << len(self._conditions)) - 1
@@ -171,17 +179,69 @@ class LineFilter:
         """The per-line part: the entry's level (shared by all its lines)."""
         return self.level is None or (line.level is not None and LEVEL_RANK[line.level] >= self._min_rank)
 
-    def bits(self, line: LogLine) -> int:
-        """Which conditions this line meets, one bit each."""
+    def bits(self, line: LogLine, grep: bool | None = None) -> int:
+        """Which conditions this line meets, one bit each. `grep`: whether the line matches
+        grep when already known (see `grep_lines`), None to search it."""
         found = 0
         for bit, condition in enumerate(self._conditions):
-            if condition(line):
+            if bit == 0 and self._search is not None and grep is not None:
+                found |= grep
+            elif condition(line):
                 found |= 1 << bit
+        return found
+
+    def grep_lines(self, lines: list[LogLine], joined: str | None = None) -> set[int] | None:
+        """Indexes of the lines that match `grep`, from one search over the lines joined by
+        newlines; None when that cannot tell (no prefilter, a match across a line end) or when
+        matches are many (then the caller searches each line, as cheap)."""
+        if self._prefilter is None:
+            return None
+        if joined is None:
+            joined = _join_texts(lines)
+        found: set[int] = set()
+        starts: list[int] | None = None
+        budget = len(lines) // 8 + 1  # past it matches are dense: searching line by line is cheaper
+        for match in self._prefilter.finditer(joined):
+            budget -= 1
+            if budget < 0:
+                return None
+            if starts is None:
+                starts = _line_starts(lines)
+            index = bisect_right(starts, match.start()) - 1
+            if match.end() > starts[index] + len(lines[index].text):
+                return None
+            found.add(index)
         return found
 
     def __call__(self, line: LogLine) -> bool:
         """This one line on its own (for lines outside the hub, e.g. a previous container's)."""
         return self.gate(line) and self.bits(line) == self.full
+
+
+SCAN_CHUNK_LINES = 512
+
+
+def _chunks(lines: Iterable[LogLine], size: int) -> Iterable[list[LogLine]]:
+    chunk: list[LogLine] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _join_texts(lines: list[LogLine]) -> str:
+    return "\n".join([line.text for line in lines])
+
+
+def _line_starts(lines: list[LogLine]) -> list[int]:
+    starts, at = [], 0
+    for line in lines:
+        starts.append(at)
+        at += len(line.text) + 1
+    return starts
 
 
 class EntrySelection:
@@ -198,13 +258,15 @@ class EntrySelection:
 
     def _scan(self, source: str, lines: Iterable[LogLine]) -> None:
         entry, bits, full, line_bits = 0, 0, self.filter.full, self.filter.bits
-        for line in lines:
-            if line.entry != entry:
-                entry, bits = line.entry, 0
-            if bits != full:
-                bits |= line_bits(line)
-                if bits == full:
-                    self.matched.add(entry)
+        for chunk in _chunks(lines, SCAN_CHUNK_LINES):
+            grep = self.filter.grep_lines(chunk)  # one search per chunk, not one per line
+            for index, line in enumerate(chunk):
+                if line.entry != entry:
+                    entry, bits = line.entry, 0
+                if bits != full:
+                    bits |= line_bits(line, None if grep is None else index in grep)
+                    if bits == full:
+                        self.matched.add(entry)
         if entry:
             self.last[source] = (entry, bits)
 
@@ -244,9 +306,10 @@ class LiveEntries:
 
     def select(self, batch: Batch) -> list[LogLine]:
         keep, full = self.filter, self.filter.full
+        grep = keep.grep_lines(batch.lines, batch.encoded("\n", _join_texts))  # joined once per batch
         state = self.open.get(batch.source)
         out: list[LogLine] = []
-        for line in batch.lines:
+        for index, line in enumerate(batch.lines):
             if state is None or state[0] != line.entry:
                 state = self.open[batch.source] = [line.entry, 0, False]
             if not keep.gate(line):
@@ -254,7 +317,7 @@ class LiveEntries:
             if state[2]:
                 out.append(line)
                 continue
-            state[1] |= keep.bits(line)
+            state[1] |= keep.bits(line, None if grep is None else index in grep)
             if state[1] == full:
                 state[2] = True
                 if line.id != line.entry:

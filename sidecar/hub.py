@@ -44,15 +44,16 @@ class Batch:
         self.source = source
         self.lines = lines
         self.created = time.monotonic()
-        self._encoded: dict[str, bytes] = {}
+        self._encoded: dict[str, Any] = {}
         # What its lines cost, as the ring buffer counts them: slow clients' queues are bounded by it.
-        self.nbytes = sum(len(line.text) for line in lines) + LINE_OVERHEAD_BYTES * len(lines)
+        self.nbytes = sum(held_bytes(line) for line in lines) + LINE_OVERHEAD_BYTES * len(lines)
 
     @property
     def last_id(self) -> int:
         return self.lines[-1].id
 
-    def encoded(self, key: str, encode: Callable[[list[LogLine]], bytes]) -> bytes:
+    def encoded(self, key: str, encode: Callable[[list[LogLine]], Any]) -> Any:
+        """`encode(lines)`, computed once per batch and key (frames; the joined text for filters)."""
         frame = self._encoded.get(key)
         if frame is None:
             frame = self._encoded[key] = encode(self.lines)

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from sidecar.lines import LEVEL_RANK, detect_level, normalise_level
+from sidecar.lines import detect_level, normalise_level
 
 MAX_PARSE_BYTES = 16_384
 MAX_DEPTH = 6
@@ -296,4 +296,4 @@ def _klog_time(text: str) -> float | None:
     return stamp.timestamp()
 
 
-__all__ = ["LEVEL_RANK", "Parsed", "decode_fields", "parse_line", "lookup", "leading_time"]
+__all__ = ["Parsed", "decode_fields", "parse_line", "lookup", "leading_time"]
