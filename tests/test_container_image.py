@@ -307,7 +307,7 @@ def test_image_follows_pod_logs_through_the_kubernetes_client(image: str, tmp_pa
             sources = {s["id"]: s for s in client.get("/api/sources").json()["sources"]}
         assert seen == ["pod line 1", "pod line 2", "pod line 3"]
         assert set(sources) == {"web.app"} and sources["web.app"]["kind"] == "pod"
-        assert {kind for kind, _ in fake.requests} >= {"list", "watch", "log"}, sorted({k for k, _ in fake.requests})
+        assert {request[0] for request in fake.requests} >= {"list", "watch", "log"}, sorted({r[0] for r in fake.requests})
     finally:
         docker("rm", "-f", name, check=False)
         fake.stop()
