@@ -111,3 +111,13 @@ def test_declared_metrics_without_series_yet_are_listed_with_their_labels() -> N
             exposed = name + "_total" if collector._type == "counter" else name
             assert exposed in listed, f"{exposed} missing from the README's Metrics table"
             assert listed[exposed] == set(collector._labelnames), exposed
+
+
+def test_no_readme_section_is_there_twice_and_contents_names_every_section() -> None:
+    """Several branches add sections: a merge must not leave two of one, or one out of Contents."""
+    text = README.read_text(encoding="utf-8")
+    titles = re.findall(r"^(#{2,3} .+)$", text, re.M)
+    assert sorted({t for t in titles if titles.count(t) > 1}) == []
+    contents = _section("Contents")
+    for title in (t[3:] for t in titles if t.startswith("## ") and t != "## Contents"):
+        assert f"[{title}](#" in contents, f"{title!r} missing from Contents"
