@@ -121,3 +121,21 @@ def test_no_readme_section_is_there_twice_and_contents_names_every_section() -> 
     contents = _section("Contents")
     for title in (t[3:] for t in titles if t.startswith("## ") and t != "## Contents"):
         assert f"[{title}](#" in contents, f"{title!r} missing from Contents"
+
+
+def test_every_metric_name_the_docs_and_chart_use_exists(scraped: str) -> None:
+    """An alert rule or a doc naming a renamed metric would silently match nothing."""
+    root = README.parent
+    families = list(text_string_to_metric_families(scraped))
+    names = {sample.name for family in families for sample in family.samples} | {f.name for f in families}
+    names |= {collector._name + "_total" for collector in Metrics().registry._names_to_collectors.values()
+              if getattr(collector, "_type", "") == "counter"}
+    files = [README, *root.glob("docs/*.md"), *root.glob("helm/**/*.yaml"), *root.glob("helm/**/*.md"),
+             *root.glob("manifests/*.yaml")]
+    unknown = {
+        (str(path.relative_to(root)), name)
+        for path in files
+        for name in re.findall(r"\blog_sidecar_[a-z_]*[a-z]", path.read_text(encoding="utf-8"))
+        if name not in names
+    }
+    assert sorted(unknown) == []
