@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import sys
 import tempfile
@@ -80,6 +81,10 @@ def serve(cli_args: list[str], jobs: list[Callable[[], object]] | None = None, *
     return 0
 
 
+# Pattern counters the demo turns on, so a new user sees log_sidecar_pattern_matches_total move.
+DEMO_COUNT = ["errors=(?i)\\berror\\b", "timeouts=timed out"]
+
+
 def demo(cli_args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="log-sidecar demo", description="Serve generated demo logs on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
@@ -96,7 +101,9 @@ def demo(cli_args: list[str]) -> int:
     print(f"log-sidecar demo: writing logs to {folder}", flush=True)
     print(f"log-sidecar demo: open http://127.0.0.1:{port}/  (Ctrl+C to stop)", flush=True)
     print(f"log-sidecar demo: or try  curl -N 'http://127.0.0.1:{port}/api/stream?format=text'", flush=True)
-    return serve([], jobs=[writer.run], host="127.0.0.1", port=port, files=[str(folder / "*.log")], auth="none")
+    extra = {} if "LOG_SIDECAR_COUNT" in os.environ else {"count": DEMO_COUNT}  # an env value wins
+    return serve([], jobs=[writer.run], host="127.0.0.1", port=port, files=[str(folder / "*.log")], auth="none",
+                 **extra)
 
 
 def free_port() -> int:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +26,12 @@ def sidecar() -> Iterator[Callable[..., SidecarProcess]]:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    """A log folder with an empty app.log (a sidecar is ready once it follows one file)."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "app.log").write_bytes(b"")
+    return folder

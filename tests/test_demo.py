@@ -68,6 +68,9 @@ def test_demo_command_serves_live_demo_logs(tmp_path: Path) -> None:
         download = httpx.get(url + "/api/download").text
         assert "demo-Pa55word" not in download and "demoT0kenNotReal" not in download
         assert httpx.get(url + "/").status_code == 200
+        metrics = httpx.get(url + "/metrics").text  # the demo shows the pattern counters too
+        assert 'log_sidecar_pattern_matches_total{pattern="errors",source="app.log"}' in metrics
+        assert 'log_sidecar_pattern_matches_total{pattern="timeouts",source="app.log"}' in metrics
     finally:
         proc.terminate()
         proc.wait(10)

@@ -36,14 +36,6 @@ def append(path: Path, *lines: str) -> None:
         file.write("".join(line + "\n" for line in lines))
 
 
-@pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    folder = tmp_path / "logs"
-    folder.mkdir()
-    (folder / "app.log").write_text("")
-    return folder
-
-
 def start(sidecar, logs: Path, **extra: str):
     return sidecar({"LOG_SIDECAR_FILES": str(logs / "*.log"), **{f"LOG_SIDECAR_{k.upper()}": v for k, v in extra.items()}})
 

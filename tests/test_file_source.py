@@ -32,14 +32,6 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    directory = tmp_path / "logs"
-    directory.mkdir()
-    (directory / "app.log").write_bytes(b"")  # ready needs one followed file
-    return directory
-
-
-@pytest.fixture
 def serve(sidecar, logs: Path) -> Callable[..., SidecarProcess]:
     """Start the sidecar on `logs/*.log` with extra LOG_SIDECAR_* settings."""
 

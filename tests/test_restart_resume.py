@@ -20,14 +20,6 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    directory = tmp_path / "logs"
-    directory.mkdir()
-    (directory / "app.log").write_bytes(b"")
-    return directory
-
-
-@pytest.fixture
 def start(sidecar, logs: Path, tmp_path: Path) -> Callable[..., SidecarProcess]:
     def run(**settings: object) -> SidecarProcess:
         env = {
@@ -59,6 +51,16 @@ def wait_lines(stream: StreamClient, count: int) -> None:
     stream.wait(lambda: len(stream.lines("app.log")) >= count, f"{count} lines", timeout=30)
 
 
+def read_then_kill(server: SidecarProcess, log: Path, count: int) -> StreamClient:
+    """A client that got lines 0..count-1 live, then the sidecar killed: resume from its last id."""
+    first = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
+    append(log, b"".join(numbered(n) for n in range(count)))
+    wait_lines(first, count)
+    kill(server)
+    first.close()
+    return first
+
+
 def resume(server: SidecarProcess, after: str) -> StreamClient:
     return StreamClient(server.url, {"source": "app.log"}, headers={"Last-Event-ID": after}).start()
 
@@ -86,13 +88,8 @@ def test_sigkill_mid_stream_then_restart_resumes_exactly(start, logs: Path) -> N
 
 
 def test_lines_written_while_down_and_a_rotation_meanwhile_are_delivered(start, logs: Path) -> None:
-    server = start()
     log = logs / "app.log"
-    first = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
-    append(log, b"".join(numbered(n) for n in range(100)))
-    wait_lines(first, 100)
-    kill(server)
-    first.close()
+    first = read_then_kill(start(), log, 100)
     append(log, b"".join(numbered(n) for n in range(100, 150)))  # written while down
     os.rename(log, logs / "app.log.1")  # and rotated while down
     append(log, b"".join(numbered(n) for n in range(150, 200)))
@@ -255,13 +252,8 @@ def test_a_state_dir_that_cannot_be_written_is_a_clear_start_error(logs: Path, t
 
 
 def test_a_file_rotated_and_deleted_while_down_is_a_rotated_unread_gap(start, logs: Path) -> None:
-    server = start()
     log = logs / "app.log"
-    first = StreamClient(server.url, {"tail": 0, "source": "app.log"}).start()
-    append(log, b"".join(numbered(n) for n in range(20)))
-    wait_lines(first, 20)
-    kill(server)
-    first.close()
+    first = read_then_kill(start(), log, 20)
     append(log, b"".join(numbered(n) for n in range(20, 30)))  # never read: gone with its file
     os.rename(log, logs / "app.log.1")
     (logs / "app.log.1").unlink()

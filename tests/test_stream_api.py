@@ -30,14 +30,6 @@ def shared_server(tmp_path_factory):
         yield server
 
 
-@pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    folder = tmp_path / "logs"
-    folder.mkdir()
-    (folder / "app.log").write_bytes(b"")
-    return folder
-
-
 def env_for(logs: Path, **extra: str) -> dict[str, str]:
     return {"LOG_SIDECAR_FILES": str(logs / "*.log"), **extra}
 

@@ -93,6 +93,17 @@ def test_empty_states_say_what_is_followed_and_what_did_not_match(sidecar, viewe
     assert "nothing-like-this" in page.page.locator("#empty").inner_text()
 
 
+def test_a_search_the_server_applies_that_matches_nothing_says_so(sidecar, viewer, tmp_path: Path) -> None:
+    """Opened with a search in the URL, the server filters the stream and sends no line: the empty
+    state must say that nothing matched, not that nothing was written."""
+    append_lines(tmp_path / "app.log", ["hello"])
+    server = sidecar(env=file_env(tmp_path))
+    page = viewer().open(server.url, "q=nothing-like-this")
+    page.wait_until("() => document.getElementById('empty').textContent.includes('no line matches')")
+    text = page.page.locator("#empty").inner_text()
+    assert "nothing-like-this" in text and "app.log" in text and "waiting for lines" not in text
+
+
 def test_one_time_column_and_a_source_column_that_can_be_hidden(sidecar, viewer, tmp_path: Path) -> None:
     append_lines(tmp_path / "a.log", ["2026-11-26T12:00:00.120Z INFO stamped line", "unstamped line"])
     append_lines(tmp_path / "b.log", ["from b"])

@@ -104,18 +104,7 @@ export class StreamController {
   async reload() {
     const v = this.v;
     const generation = ++this.generation;
-    clearTimeout(this.reconnectTimer);
-    this.stream.close();
-    this.stream.lastEventId = null;
-    v.vp.beforeChange();
-    v.store.clear();
-    v.store.maxId = 0;
-    v.view.clear();
-    v.held = [];
-    this.incoming = [];
-    this.spans = [];
-    this.openSpan = null;
-    this.resync = null;
+    this.forget();
     this.olderState = "idle";
     v.newWhileScrolled = 0;
     v.vp.follow = true;
@@ -217,6 +206,14 @@ export class StreamController {
   stop() {
     const v = this.v;
     this.generation++;
+    this.forget();
+    v.vp.changed(0);
+    v.status.update();
+  }
+
+  /** Close the stream and empty every line store (shared by reload and sign-out). */
+  forget() {
+    const v = this.v;
     clearTimeout(this.reconnectTimer);
     this.stream.close();
     this.stream.lastEventId = null;
@@ -229,8 +226,6 @@ export class StreamController {
     this.spans = [];
     this.openSpan = null;
     this.resync = null;
-    v.vp.changed(0);
-    v.status.update();
   }
 
   // ---------- receiving ----------

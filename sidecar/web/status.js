@@ -142,14 +142,16 @@ export class Status {
   emptyText(streamState) {
     const v = this.v;
     if (v.connState === "login") return "Sign in to see the logs.";
+    const what = [v.settings.q && `"${v.settings.q}"`, v.settings.level && `level ${v.settings.level}+`, ...v.settings.field].filter(Boolean).join(", ") || "the filter";
     if (v.store.count && v.filter.active) {
-      const what = [v.settings.q && `"${v.settings.q}"`, v.settings.level && `level ${v.settings.level}+`, ...v.settings.field].filter(Boolean).join(", ");
-      return `No line matches ${what || "the filter"} among the ${nf.format(v.store.count)} lines loaded. Press Esc in the search box to clear it.`;
+      return `No line matches ${what} among the ${nf.format(v.store.count)} lines loaded. Press Esc in the search box to clear it.`;
     }
     if (streamState !== "live") return "Connecting…";
     const names = v.sourcePicker.shown();
     if (!names.length) return "No sources yet: waiting for files or containers to follow.";
     const list = names.length > 4 ? `${names.slice(0, 4).join(", ")} and ${names.length - 4} more` : names.join(", ");
+    // A filter the server applies leaves the store empty: say that nothing matched, not that nothing came.
+    if (v.filter.active) return `Following ${list}: no line matches ${what} yet. Press Esc in the search box to clear it.`;
     return `Following ${list}: waiting for lines.`;
   }
 }

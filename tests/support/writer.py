@@ -22,7 +22,24 @@ def numbered(n: int) -> bytes:
     return b"n=%06d\n" % n
 
 
-class RotatingWriter(threading.Thread):
+class _WriterThread(threading.Thread):
+    """A writer in a thread of its own; an exception is kept in `.error` for the test to raise."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._write_all()
+        except BaseException as error:  # surfaced by the test through .error
+            self.error = error
+
+    def _write_all(self) -> None:
+        raise NotImplementedError
+
+
+class RotatingWriter(_WriterThread):
     """Writes numbered lines to `path` and rename-rotates it every `rotate_every` lines.
 
     Like a logger under logrotate's `create` mode with a slow reopen: after the rename it
@@ -32,20 +49,13 @@ class RotatingWriter(threading.Thread):
     def __init__(
         self, path: Path, total: int, rotate_every: int, late_lines: int = 3, pause: float = 0.0002
     ) -> None:
-        super().__init__(daemon=True)
+        super().__init__()
         self.path = path
         self.total = total
         self.rotate_every = rotate_every
         self.late_lines = late_lines
         self.pause = pause
         self.rotations = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._write_all()
-        except BaseException as error:  # surfaced by the test through .error
-            self.error = error
 
     def _write_all(self) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -66,23 +76,16 @@ class RotatingWriter(threading.Thread):
         os.close(fd)
 
 
-class LogrotateWriter(threading.Thread):
+class LogrotateWriter(_WriterThread):
     """Writes numbered lines at `rate` lines/s and rotates like logrotate (`rotate keep`,
     `create`) every `rotate_seconds`: app.log.(k-1) -> app.log.k, ..., app.log -> app.log.1,
     then a new app.log; the oldest generation is deleted."""
 
     def __init__(self, path: Path, total: int, rate: float, rotate_seconds: float, keep: int = 5) -> None:
-        super().__init__(daemon=True)
+        super().__init__()
         self.path, self.total, self.rate = path, total, rate
         self.rotate_seconds, self.keep = rotate_seconds, keep
         self.rotations = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._write_all()
-        except BaseException as error:  # surfaced by the test through .error
-            self.error = error
 
     def _rotate(self) -> None:
         def generation(k: int) -> Path:
