@@ -21,14 +21,14 @@ import re2
 
 from sidecar.entries.parse import decode_fields, lookup
 from sidecar.lines import LEVEL_RANK, LEVELS, LogLine
+from sidecar.regex import OPTIONS as _RE2_OPTIONS
+from sidecar.regex import compile_re2
 
 if TYPE_CHECKING:
     from sidecar.hub import Batch, Hub
 
 MAX_PATTERN_CHARS = 1000
 MAX_FIELD_FILTERS = 20
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
 _OPERATORS = (">=", "<=", "!=", "=", "~", ">", "<")  # two-character operators first
 _NUMERIC = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__}
 
@@ -40,11 +40,7 @@ class BadFilter(ValueError):
 def compile_grep(pattern: str, what: str = "grep") -> Callable[[str], object]:
     if len(pattern) > MAX_PATTERN_CHARS:
         raise BadFilter(f"{what}: pattern longer than {MAX_PATTERN_CHARS} characters")
-    try:
-        return re2.compile(pattern, _RE2_OPTIONS).search
-    except re2.error as error:
-        reason = error.args[0].decode(errors="replace") if error.args and isinstance(error.args[0], bytes) else str(error)
-        raise BadFilter(f"{what}: invalid regular expression (RE2 syntax): {reason}") from None
+    return compile_re2(pattern, f"{what}: invalid regular expression (RE2 syntax)", BadFilter).search
 
 
 class FieldFilter:

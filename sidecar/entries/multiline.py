@@ -29,12 +29,12 @@ from __future__ import annotations
 import re2
 
 from sidecar.lines import LEVEL_RANK
+from sidecar.regex import OPTIONS as _OPTIONS
+from sidecar.regex import compile_re2
 
 IDLE_SECONDS = 5.0
 _WARN = LEVEL_RANK["warn"]
 _ERROR = LEVEL_RANK["error"]
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False
 _EXCEPTION_HEADER = re2.compile(
     r"^(?:(?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable|Fault)\b"
     r"|[A-Z]\w*(?:Error|Exception)(?::|$))",
@@ -59,11 +59,7 @@ _PYTHON_CHAIN = (
 
 
 def compile_first_line(pattern: str) -> re2._Regexp:
-    try:
-        return re2.compile(pattern, _OPTIONS)
-    except re2.error as error:
-        reason = error.args[0].decode(errors="replace") if error.args and isinstance(error.args[0], bytes) else str(error)
-        raise ValueError(f"multiline: invalid RE2 pattern of a first line: {reason}") from None
+    return compile_re2(pattern, "multiline: invalid RE2 pattern of a first line")
 
 
 class Grouper:

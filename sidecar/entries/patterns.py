@@ -11,16 +11,11 @@ from bisect import bisect_right
 
 import re2
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False
+from sidecar.regex import compile_re2
 
 
 def compile_pattern(name: str, pattern: str) -> re2._Regexp:
-    try:
-        return re2.compile(pattern, _OPTIONS)
-    except re2.error as error:
-        reason = error.args[0].decode(errors="replace") if error.args and isinstance(error.args[0], bytes) else str(error)
-        raise ValueError(f"count pattern {name!r}: invalid RE2 pattern: {reason}") from None
+    return compile_re2(pattern, f"count pattern {name!r}: invalid RE2 pattern")
 
 
 class PatternCounter:

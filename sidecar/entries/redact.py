@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import re2
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False
+from sidecar.regex import OPTIONS as _OPTIONS
+from sidecar.regex import compile_re2
 PEM_MAX_LINES = 200
 _SECRET_KEY = r"[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|credentials?)"
 
@@ -46,11 +46,7 @@ _PEM_OPEN = re2.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----", _OPTIONS)
 
 def compile_rule(name: str, pattern: str) -> re2._Regexp:
     """A rule's RE2; ValueError naming the rule when it does not compile."""
-    try:
-        return re2.compile(pattern, _OPTIONS)
-    except re2.error as error:
-        reason = error.args[0].decode(errors="replace") if error.args and isinstance(error.args[0], bytes) else str(error)
-        raise ValueError(f"redact rule {name!r}: invalid RE2 pattern: {reason}") from None
+    return compile_re2(pattern, f"redact rule {name!r}: invalid RE2 pattern")
 
 
 class Redactor:
