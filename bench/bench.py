@@ -1360,7 +1360,8 @@ def ladder_run(report: Report, kind: str, fmt: str, staged: Path, quick: bool) -
                           f"{fmt_ms(p50)} / {fmt_ms(p99)}, {expected - received}",
                           f"p99 <= {LADDER_P99_MS:g} ms, 0", clean)
             report.note(f"{rate:,}/s: {received}/{expected} lines, {gaps} gaps, CPU {window.cpu / window.wall * 100:.0f} % "
-                        f"of a core, {cpu_line * 1e6:.2f} us per line; writer {writer['achieved_rate']:,.0f}/s, "
+                        f"of a core (loop waiting for a CPU {window.wait / window.wall * 100:.0f} % of the time, other "
+                        f"processes {window.others(0) / window.wall:.2f} cores), {cpu_line * 1e6:.2f} us per line; writer {writer['achieved_rate']:,.0f}/s, "
                         f"late max {writer['late_max_ms']:.1f} ms")
             if not clean:
                 break

@@ -248,6 +248,9 @@ class Hub:
         self.max_pending = max_pending
         self.sources: dict[str, SourceRecord] = {}
         self._subscribers: set[Subscription] = set()
+        # Told of every new subscription (before its backfill is read): a source that reads
+        # lazily while nobody watches it goes back to immediate reading (see FileSource).
+        self._subscribe_listeners: list[Callable[[Subscription], None]] = []
         # Ids are microseconds since the epoch, strictly increasing: ordered, and ids of an
         # earlier run of the process stay below this run's, so a resume across a restart is seen.
         self.first_id = self._now_id()
@@ -382,7 +385,17 @@ class Hub:
     def subscribe(self, sources: frozenset[str] | None) -> Subscription:
         subscription = Subscription(sources, self.max_pending, self.metrics)
         self._subscribers.add(subscription)
+        for listener in self._subscribe_listeners:
+            listener(subscription)
         return subscription
+
+    def on_subscribe(self, listener: Callable[[Subscription], None]) -> None:
+        self._subscribe_listeners.append(listener)
+
+    def watched(self, source_ids: Iterable[str]) -> bool:
+        """Whether any subscriber receives lines of one of `source_ids`."""
+        ids = set(source_ids)
+        return any(s.sources is None or not ids.isdisjoint(s.sources) for s in self._subscribers)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         subscription.close()

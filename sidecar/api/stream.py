@@ -286,9 +286,21 @@ def _batch_frame(batch: Batch, keep: LineFilter, live: LiveEntries | None, fmt: 
 def encode_lines(lines: list[LogLine], fmt: Format) -> bytes:
     if fmt == "json":
         return _json_lines_frame(lines)
-    # Plain mode: one unnamed event per line so `EventSource.onmessage` and `curl -N` work.
-    # A CR or LF inside a line would be read as a line break by SSE parsers: show it escaped.
-    return b"".join(ServerSentEvent(_one_line(line.text), id=str(line.id)).encode() for line in lines)
+    return _text_frames(lines)
+
+
+def _text_frames(lines: list[LogLine]) -> bytes:
+    """Plain mode: one unnamed event per line so `EventSource.onmessage` and `curl -N` work,
+    built for the whole batch in one string (an sse-starlette event object per line cost half
+    the loop). A CR or LF inside a line would be read as a line break by SSE parsers: it is
+    shown escaped, so one line in is one `data:` out and no text can forge an `id:` or event."""
+    texts = [line.text for line in lines]
+    joined = "".join(texts)
+    if "\r" in joined or "\n" in joined:
+        texts = [_one_line(text) for text in texts]
+    return "".join([f"id: {line.id}\r\ndata: {text}\r\n\r\n" for line, text in zip(lines, texts)]).encode(
+        "utf-8", "replace"
+    )
 
 
 def _json_lines_frame(lines: list[LogLine]) -> bytes:

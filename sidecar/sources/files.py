@@ -57,7 +57,7 @@ from pathlib import Path
 
 from sidecar.checkpoint import FLUSHED, SKIPPING, Checkpoint, Mark, Run, SourceJournal, head_crc
 from sidecar.config import Settings
-from sidecar.hub import Gap, Hub
+from sidecar.hub import Gap, Hub, Subscription
 from sidecar.lines import LogLine, leading_time, utf8_prefix
 
 try:  # Linux only; elsewhere the source polls.
@@ -751,11 +751,28 @@ class DirectoryWatcher:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.dirs: dict[str, int] = {}  # directory -> watch descriptor
         self.by_wd: dict[int, set[str]] = {}  # several names can be one directory (symlinks)
+        self.paused = False
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver events on `loop` as soon as the kernel has them (no debounce)."""
         self.loop = loop
         loop.add_reader(self.inotify.fileno(), self._readable)
+
+    def pause(self) -> None:
+        """Stop waking on events: they wait in the kernel (which merges repeats) until `drain`."""
+        if self.loop is not None and not self.paused:
+            self.loop.remove_reader(self.inotify.fileno())
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.loop is not None and self.paused:
+            self.loop.add_reader(self.inotify.fileno(), self._readable)
+            self.paused = False
+            self._readable()
+
+    def drain(self) -> None:
+        """Deliver the events waiting in the kernel now (while paused)."""
+        self._readable()
 
     def watch(self, directory: str) -> None:
         """Watch `directory`; raises OSError (ENOSPC: the user's watch limit is reached)."""
@@ -779,7 +796,8 @@ class DirectoryWatcher:
         except OSError as error:
             logger.warning("reading inotify events failed: %s", error)
             return
-        self.on_events(events)
+        if events:
+            self.on_events(events)
 
     def close(self) -> None:
         if self.loop is not None:
@@ -862,6 +880,7 @@ class FileSource:
         self._wake = asyncio.Event()
         if self._watcher is not None:
             self._watcher.attach(loop)
+            self.hub.on_subscribe(self._on_subscribe)
         try:
             self._discover(initial=not self._resumed)
             next_poll = loop.time()  # the first round looks at every file
@@ -877,6 +896,7 @@ class FileSource:
         await self._sleep_until(loop, min(next_poll, self._earliest_deadline(next_poll)))
         now = loop.time()
         if now >= next_poll or self._check_all:
+            self._lazy_reading(not self.hub.watched(t.id for t in self.tailers.values()))
             self._check_all = False
             self._discover(initial=False)
             due = list(self.tailers.values())
@@ -917,6 +937,31 @@ class FileSource:
             if worked or quiet >= YIELD_EVERY:
                 quiet = 0
                 await asyncio.sleep(0)
+
+    def _lazy_reading(self, lazy: bool) -> None:
+        """While no client watches any file source, inotify is not listened to: the files are
+        read on the poll rounds only (every `poll_interval`), which turns a thousand wake-ups a
+        second into four. Buffer, metrics and states stay right, only later. Events kept by the
+        kernel meanwhile are taken at each round (new files, deleted directories)."""
+        if self._watcher is None:
+            return
+        if lazy:
+            self._watcher.pause()
+            self._watcher.drain()  # what it marks is looked at in this round anyway
+            if self._wake is not None:
+                self._wake.clear()
+        else:
+            self._watcher.resume()
+
+    def _on_subscribe(self, subscription: Subscription) -> None:
+        """A client came: back to reading on every inotify event, catching up right away."""
+        if self._watcher is None or not self._watcher.paused:
+            return
+        if subscription.sources is None or any(t.id in subscription.sources for t in self.tailers.values()):
+            self._watcher.resume()
+            self._dirty.update(self.tailers.values())
+            if self._wake is not None:
+                self._wake.set()
 
     def _check(self, tailer: FileTailer, now: float) -> tuple[bool, bool]:
         """One file's turn; an error there is logged and counted, never fatal to the source."""
