@@ -1337,7 +1337,7 @@ def ladder_run(report: Report, kind: str, fmt: str, staged: Path, quick: bool) -
                 report.note(f"stream did not open: {errors}")
                 break
             time.sleep(0.3)
-            profile = PROFILE_DIR if kind == "sidecar" and rate == 200_000 else None
+            profile = PROFILE_DIR if kind == "sidecar" else None
             with Profiler(profile, f"{name}-{rate}", sidecar.pid), Window(sidecar.pid) as window:
                 writer = paced_batches(log, staged, rate, duration)
                 results = group.collect(60)

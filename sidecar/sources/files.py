@@ -165,7 +165,8 @@ class LineSplitter:
         texts = head.decode("utf-8", "replace").split("\n")
         if b"\r" in head:  # CRLF files pay for the strip; others skip the per-line check
             texts = [_strip_cr(text) for text in texts]
-        return [LogLine(source, text, leading_time(text) or now) for text in texts]
+        # The line's own time is parsed once, by the hub's ingest stage (sidecar/entries/parse.py).
+        return [LogLine(source, text, now) for text in texts]
 
     def _line(self, raw: bytes, now: float) -> LogLine:
         if len(raw) <= self.limit:
