@@ -32,6 +32,7 @@ _EXACT_WORDS = {form: level for word, level in _LEVEL_ALIASES.items() for form i
 # .NET console logger prefixes ("fail: Microsoft.AspNetCore..."), only with their colon.
 _EXACT_WORDS.update({"fail:": "error", "crit:": "fatal", "dbug:": "debug", "trce:": "trace"})
 _LONGEST_DECORATED = 40
+_LONGEST_ALIAS = max(map(len, _LEVEL_ALIASES))
 _DIGITS = frozenset("0123456789")
 _KLOG = {"I": "info", "W": "warn", "E": "error", "F": "fatal"}
 
@@ -73,6 +74,12 @@ def detect_level(text: str) -> str | None:
         if level is not None:
             return level
         if word[0] in _DIGITS or len(word) > _LONGEST_DECORATED:  # no level starts with a digit (timestamps do)
+            continue
+        if word.isalpha():  # a plain word (most words): only its case can hide a level
+            if len(word) <= _LONGEST_ALIAS:
+                level = _LEVEL_ALIASES.get(word.lower())
+                if level is not None:
+                    return level
             continue
         if "=" in word:  # logfmt: level=warn
             key, _, word = word.partition("=")
