@@ -3,7 +3,10 @@
 How changes are seen: inotify on the directories that can hold matching files, with no
 debounce, so a write is read within a loop turn; plus a poll every `poll_interval` that globs
 again and stats every file, because inotify misses rotations under load and says nothing when
-an open file is deleted. `watch=poll` uses the poll alone; `watch=auto` falls back to it with a
+an open file is deleted. While no client watches any file source, inotify is not
+listened to and the poll rounds alone read (the kernel keeps and merges the events meanwhile):
+the idle tax of one wake-up per write goes; a new subscriber (hub.on_subscribe) resumes inotify
+and has every file caught up at once. `watch=poll` uses the poll alone; `watch=auto` falls back to it with a
 warning when inotify cannot be set up; `watch=inotify` refuses to start without it.
 
 What holds for each file (DESIGN.md section 4):
