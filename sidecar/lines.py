@@ -73,10 +73,12 @@ def detect_level(text: str) -> str | None:
     if words and len(words[0]) == 5 and words[0][0] in _KLOG and words[0][1:].isdigit():
         return _KLOG[words[0][0]]  # klog / glog: "E1126 12:00:00.123456 ..."
     for word in words:
+        if word[0] in _DIGITS:  # no level starts with a digit (timestamps, ids and counts do)
+            continue
         level = _EXACT_WORDS.get(word)
         if level is not None:
             return level
-        if word[0] in _DIGITS or len(word) > _LONGEST_DECORATED:  # no level starts with a digit (timestamps do)
+        if len(word) > _LONGEST_DECORATED:
             continue
         if word.isalpha():  # a plain word (most words): only its case can hide a level
             if len(word) <= _LONGEST_ALIAS:

@@ -161,11 +161,12 @@ class LineSplitter:
         """Complete lines (newlines removed). The fast path decodes the whole run at once:
         UTF-8 resynchronises at every ASCII byte, so this equals decoding line by line."""
         source = self.source_id
-        if len(head) > self.limit:
+        texts = head.decode("utf-8", "replace").split("\n")
+        # A line of n characters has at most 4n bytes: only then split the bytes to be sure.
+        if len(head) > self.limit and max(map(len, texts)) * 4 > self.limit:
             parts = head.split(b"\n")
             if max(map(len, parts)) > self.limit:
                 return [self._line(part, now) for part in parts]
-        texts = head.decode("utf-8", "replace").split("\n")
         if b"\r" in head:  # CRLF files pay for the strip; others skip the per-line check
             texts = [_strip_cr(text) for text in texts]
         # The line's own time is parsed once, by the hub's ingest stage (sidecar/entries/parse.py).
