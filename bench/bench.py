@@ -39,7 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SCENARIOS = ("latency", "throughput", "fanout", "idle", "startup")
+SCENARIOS = ("idletax", "latency", "ladder", "fanout", "throughput", "idle", "startup")
 
 # Every bench line: "<seq, 10 digits> <time.monotonic_ns() just before the write> INFO ...padding\n",
 # about 100 bytes. CLOCK_MONOTONIC is system-wide on Linux, so a client process compares it
@@ -49,8 +49,11 @@ _PAD = "bench line payload " * 8
 # In the SSE JSON: ..."text":"0000000042 123456789 INFO ..."  (our text needs no JSON escaping)
 # bench/entries.py's JSON lines start {"seq":"<seq> <ns> ",...: the optional prefix below.
 TEXT_RE = re.compile(rb'"text":"(?:\{\\"seq\\":\\")?(\d{10}) (\d+) ')
-GAP_RE = re.compile(rb'event: gap\r?\ndata: (\{[^\n]*\})')
+GAP_RE = re.compile(rb'(?:event: gap\r?\ndata: |: gap )(\{[^\n]*\})')  # json, or format=text's comment
 LINE_TOKEN = b'"text":"'  # once in every line object of a `lines` event (bench texts never hold it)
+TEXT_TOKEN = b"data: "  # once in every event of format=text (gap/source events are comments there)
+FIRST_SEQ_JSON = re.compile(rb'"text":"(\d{10}) ')
+FIRST_SEQ_TEXT = re.compile(rb"data: (\d{10}) ")
 
 
 def make_line(seq: int, now_ns: int) -> bytes:
@@ -137,13 +140,20 @@ class Sidecar:
         assert self.proc is not None
         return self.proc.pid
 
+    kind = "sidecar"
+    listening = LISTENING
+    cwd = REPO  # `python -m sidecar` imports the sidecar package of this directory
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "sidecar", "serve"]
+
     def start(self, timeout: float = 20.0) -> Sidecar:
-        cmd = [sys.executable, "-m", "sidecar", "serve"]
+        cmd = self.command()
         if os.environ.get("BENCH_SIDECAR_PREFIX"):  # e.g. "py-spy record -o /tmp/x.svg --" for profiling
             cmd = os.environ["BENCH_SIDECAR_PREFIX"].split() + cmd
         self.started_ns = time.monotonic_ns()
         self.proc = subprocess.Popen(
-            cmd, env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd, env=self.env, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         threading.Thread(target=self._read_output, daemon=True).start()
         if not self._port_seen.wait(timeout):
@@ -157,7 +167,7 @@ class Sidecar:
             if len(self.output) < 5000:  # bounded: an access-log flood must not eat our memory
                 self.output.append(line)
             if not self._port_seen.is_set():
-                match = LISTENING.search(line)
+                match = self.listening.search(line)
                 if match:
                     self.port = int(match.group(1))
                     self.port_seen_ns = time.monotonic_ns()
@@ -209,6 +219,23 @@ class Sidecar:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class Bare(Sidecar):
+    """bench/bare.py, the reference streamer, following <dir>/bench.log (same interface)."""
+
+    kind = "bare"
+    listening = re.compile(r"bare streamer listening on 127\.0\.0\.1:(\d+)")
+
+    def __init__(self, log_dir: Path, env: dict[str, str] | None = None) -> None:
+        super().__init__(log_dir, env)
+        self.log = log_dir / "bench.log"
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(REPO / "bench" / "bare.py"), "--file", str(self.log), "--port", "0"]
+
+    def metrics(self) -> str:
+        return ""
 
 
 class RssSampler:
@@ -298,22 +325,32 @@ class Window:
 
 
 class Profiler:
-    """Optional: `py-spy record` on the sidecar for the measured window (--profile DIR)."""
+    """Optional: `py-spy record` on the sidecar for the measured window (--profile DIR).
+
+    Writes DIR/<scenario>.svg (a flamegraph) or, with --profile-format raw, DIR/<scenario>.raw.txt
+    (collapsed stacks) and prints the functions with the most samples of their own."""
 
     def __init__(self, directory: Path | None, scenario: str, pid: int) -> None:
         self.directory, self.scenario, self.pid = directory, scenario, pid
         self.proc: subprocess.Popen | None = None
+        self.out: Path | None = None
+
+    @staticmethod
+    def find() -> str | None:
+        beside = Path(sys.executable).parent / "py-spy"  # pip install py-spy (the test extras have it)
+        return os.environ.get("PY_SPY") or shutil.which("py-spy") or (str(beside) if beside.exists() else None)
 
     def __enter__(self) -> Profiler:
-        spy = shutil.which("py-spy") or os.environ.get("PY_SPY")
+        spy = self.find()
         if self.directory is None or not spy:
             if self.directory is not None:
-                print("  . --profile: py-spy not found (PATH or PY_SPY=...), not profiling", flush=True)
+                print("  . --profile: py-spy not found (pip install py-spy, or PY_SPY=...), not profiling", flush=True)
             return self
         self.directory.mkdir(parents=True, exist_ok=True)
-        out = self.directory / f"{self.scenario}.raw.txt"
-        self.proc = subprocess.Popen([spy, "record", "--pid", str(self.pid), "--format", "raw", "--rate", "250",
-                                      "--nonblocking", "-o", str(out)],
+        raw = PROFILE_FORMAT == "raw"
+        self.out = self.directory / (f"{self.scenario}.raw.txt" if raw else f"{self.scenario}.svg")
+        self.proc = subprocess.Popen([spy, "record", "--pid", str(self.pid), "--format", "raw" if raw else "flamegraph",
+                                      "--rate", "250", "--nonblocking", "-o", str(self.out)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         return self
@@ -326,10 +363,30 @@ class Profiler:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-            print(f"  . py-spy profile: {self.directory / (self.scenario + '.raw.txt')}", flush=True)
+            print(f"  . py-spy profile: {self.out}", flush=True)
+            if self.out is not None and self.out.suffix == ".txt" and self.out.exists():
+                for share, name in top_self(self.out.read_text())[:12]:
+                    print(f"  .   {share * 100:5.1f} %  {name}", flush=True)
+
+
+def top_self(collapsed: str) -> list[tuple[float, str]]:
+    """Share of samples per innermost frame, from py-spy's collapsed stacks ("a;b;c 12" lines)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        leaf = stack.rsplit(";", 1)[-1]
+        counts[leaf] = counts.get(leaf, 0) + int(n)
+        total += int(n)
+    return sorted(((c / max(1, total), name) for name, c in counts.items()), reverse=True)
 
 
 PROFILE_DIR: Path | None = None
+PROFILE_FORMAT = "svg"
+BARE = True  # --no-bare: skip the reference streamer runs
+BASELINE: Path | None = None  # --baseline DIR: also run a checkout of another commit (before/after in one run)
 
 
 def machine_load(max_wait: float, quiet_cores: float = 0.3, sample: float = 0.5) -> tuple[float, float]:
@@ -368,6 +425,7 @@ class ClientConfig:
     expected: int = 0  # lines the writer will write (seq 0 .. expected-1)
     hard_deadline: float = 120.0  # seconds after start: stop whatever happens
     quiet_stop: float = 0.0  # count mode: stop after this long with no bytes once some came
+    fmt: str = "json"  # ladder mode: which frames to count (json `lines` events, or text `data:` lines)
 
 
 @dataclass
@@ -417,6 +475,9 @@ def client_main(conn, cfg: ClientConfig) -> None:  # runs in a child process
         sel.register(sock, selectors.EVENT_READ, st)
     sel.register(conn.fileno(), selectors.EVENT_READ, None)
     latencies = array("q")
+    samples = array("q")  # ladder mode: (seq of the first line, recv time, lines) per recv()
+    token = LINE_TOKEN if cfg.fmt == "json" else TEXT_TOKEN
+    first_re = FIRST_SEQ_JSON if cfg.fmt == "json" else FIRST_SEQ_TEXT
     ready_sent = False
     last_bytes_at = 0.0
     done = False
@@ -478,6 +539,27 @@ def client_main(conn, cfg: ClientConfig) -> None:  # runs in a child process
                 st.first_byte_ns = t_recv
             if cfg.mode == "idle":
                 continue
+            if cfg.mode == "ladder":
+                data = st.carry + chunk
+                n = data.count(token)
+                if n:
+                    st.lines += n
+                    st.last_line_ns = t_recv
+                    first = first_re.search(data)
+                    if first is not None:
+                        samples.extend((int(first.group(1)), t_recv, n))
+                    pos = data.rfind(token)
+                    if len(data) >= pos + len(token) + 10 and data[pos + len(token) : pos + len(token) + 10].isdigit():
+                        seq = int(data[pos + len(token) : pos + len(token) + 10])
+                        if seq <= st.last_seq:
+                            st.out_of_order += 1
+                        st.last_seq = seq
+                if b"gap" in data:
+                    _count_gaps(st, data)
+                st.carry = data[-(len(token) - 1) :]  # a token cut in two is counted once
+                if cfg.expected and st.lines >= cfg.expected:
+                    done = all(s.lines >= cfg.expected or s.closed for s in states)
+                continue
             if cfg.mode == "count":
                 data = st.carry + chunk
                 n = data.count(LINE_TOKEN)
@@ -531,6 +613,7 @@ def client_main(conn, cfg: ClientConfig) -> None:  # runs in a child process
         "cpu_s": (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime),
         "wall_s": time.monotonic() - started,
         "latencies": latencies.tobytes(),
+        "samples": samples.tobytes(),
         "connect_errors": connect_errors[:5],
         "sockets": [
             {
@@ -813,16 +896,24 @@ def sidecar_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_sidecar(report: Report, env: dict[str, str] | None = None):
+def running_sidecar(report: Report, env: dict[str, str] | None = None, kind: str = "sidecar"):
+    """A fresh sidecar (or, kind="bare", the reference streamer) following a new empty bench.log."""
     tmp = Path(tempfile.mkdtemp(prefix="log-sidecar-bench-"))
     log = tmp / "bench.log"
     log.touch()  # present at start: the source is "following" (ready) before any line
-    sidecar = Sidecar(tmp, sidecar_env(env))
+    sidecar = (Bare if kind == "bare" else Sidecar)(tmp, sidecar_env(env))
+    if kind == "baseline":
+        sidecar.cwd = BASELINE
     try:
         sidecar.start()
         sidecar.wait_ready()
-        report.note(f"sidecar pid {sidecar.pid} on 127.0.0.1:{sidecar.port}, following {tmp}/*.log "
-                    f"(LOG_SIDECAR_* defaults except MAX_STREAMS=MAX_STREAMS_PER_CLIENT=2000)")
+        if kind == "bare":
+            report.note(f"bare reference streamer (bench/bare.py) pid {sidecar.pid} on 127.0.0.1:{sidecar.port}")
+        elif kind == "baseline":
+            report.note(f"baseline sidecar ({BASELINE}) pid {sidecar.pid} on 127.0.0.1:{sidecar.port}")
+        else:
+            report.note(f"sidecar pid {sidecar.pid} on 127.0.0.1:{sidecar.port}, following {tmp}/*.log "
+                        f"(LOG_SIDECAR_* defaults except MAX_STREAMS=MAX_STREAMS_PER_CLIENT=2000)")
         yield sidecar, log
     finally:
         sidecar.stop()
@@ -858,9 +949,10 @@ def latencies_of(results: list[dict]) -> list[int]:
 
 
 def live_scenario(report: Report, name: str, clients: int, procs: int, rate: float, duration: float,
-                  p99_target_ms: float, rss_target_mb: float | None) -> None:
+                  p99_target_ms: float, rss_target_mb: float | None, kind: str = "sidecar") -> dict:
     expected = int(rate * duration)
-    with running_sidecar(report) as (sidecar, log):
+    name = label(name, kind)
+    with running_sidecar(report, kind=kind) as (sidecar, log):
         rss_ready = sidecar.rss_mb()
         group = ClientGroup(ClientConfig(port=sidecar.port, n=0, mode="latency", expected=expected,
                                          hard_deadline=duration + 60), clients, procs)
@@ -868,7 +960,7 @@ def live_scenario(report: Report, name: str, clients: int, procs: int, rate: flo
         if ok < clients:
             report.note(f"only {ok}/{clients} streams opened: {errors[:3]}")
         time.sleep(0.5)  # subscriptions are made when the body starts: let every handler get there
-        with Profiler(PROFILE_DIR, name, sidecar.pid), RssSampler(sidecar.pid) as rss, Window(sidecar.pid) as window:
+        with Profiler(PROFILE_DIR if kind == "sidecar" else None, name, sidecar.pid), RssSampler(sidecar.pid) as rss, Window(sidecar.pid) as window:
             writer = paced_writer(log, rate, duration)
             if not group.wait_results(5.0):  # every client saw the last line, or 5 s of grace
                 group.stop()
@@ -891,14 +983,17 @@ def live_scenario(report: Report, name: str, clients: int, procs: int, rate: flo
         f"in {len(group.children)} process(es)"
     )
     report.figure(name, "latency p50 / p90", f"{fmt_ms(p[50])} / {fmt_ms(p[90])}")
-    report.figure(name, "latency p99", fmt_ms(p[99]), f"<= {p99_target_ms:g} ms",
-                  p[99] is not None and p[99] <= p99_target_ms * 1e6)
+    if kind != "bare":
+        report.figure(name, "latency p99", fmt_ms(p[99]), f"<= {p99_target_ms:g} ms",
+                      p[99] is not None and p[99] <= p99_target_ms * 1e6)
+    else:
+        report.figure(name, "latency p99", fmt_ms(p[99]))
     report.figure(name, "latency p99.9 / max", f"{fmt_ms(p[99.9])} / {fmt_ms(mx)}")
     loss = summary["lost_total"]
     report.figure(name, "lines lost (all clients)", f"{loss} of {summary['expected_total']}", "0", loss == 0)
     report.figure(name, "gap events / lines missed by gaps", f"{summary['gaps']} / {summary['gap_missed']}")
     report.figure(name, "duplicates / out of order", f"{summary['dups']} / {summary['out_of_order']}")
-    if rss_target_mb is not None:
+    if rss_target_mb is not None and kind != "bare":
         report.figure(name, "sidecar RSS peak (sampled 10/s)", f"{rss.peak_mb:.1f} MB", f"<= {rss_target_mb:g} MB",
                       rss.peak_mb <= rss_target_mb)
     else:
@@ -907,17 +1002,66 @@ def live_scenario(report: Report, name: str, clients: int, procs: int, rate: flo
     window.report(report, name, summary["client_cpu_s"])
     if summary["http_200"] < clients or summary["errors"]:
         report.note(f"streams with HTTP 200: {summary['http_200']}/{clients}; errors: {summary['errors']}")
-    print_lag(report, name, metrics_text)
+    if kind != "bare":
+        print_lag(report, name, metrics_text)
+    delivered = summary["unique_total"]
+    report.figure(name, "sidecar CPU per delivered line", f"{window.cpu / max(1, delivered) * 1e6:.2f} us")
+    return {"p99_ns": p[99], "cpu_s": window.cpu, "wall_s": window.wall, "delivered": delivered,
+            "lost": loss, "rss_peak_mb": rss.peak_mb}
+
+
+def label(scenario: str, kind: str) -> str:
+    return scenario if kind == "sidecar" else f"{scenario}.{kind}"
+
+
+def kinds() -> list[str]:
+    """What each scenario runs against: this checkout, the --baseline one, the bare streamer."""
+    return ["sidecar"] + (["baseline"] if BASELINE else []) + (["bare"] if BARE else [])
+
+
+def announce_kind(name: str, kind: str) -> None:
+    if kind == "bare":
+        print(f"  -- {name} against the bare reference streamer (bench/bare.py)", flush=True)
+    elif kind == "baseline":
+        print(f"  -- {name} against the baseline checkout {BASELINE}", flush=True)
+
+
+def live_pair(report: Report, name: str, **kwargs) -> None:
+    """The scenario against each kind; the ratios printed."""
+    out = {}
+    for kind in kinds():
+        announce_kind(name, kind)
+        out[kind] = live_scenario(report, name, kind=kind, **kwargs)
+    for r in out.values():
+        r["cpu_per_line"] = r["cpu_s"] / max(1, r["delivered"])
+    compare(report, name, "latency p99", {k: r["p99_ns"] for k, r in out.items()}, fmt_ms)
+    compare(report, name, "CPU per delivered line", {k: r["cpu_per_line"] for k, r in out.items()},
+            lambda v: f"{v * 1e6:.2f} us")
+    compare(report, name, "RSS peak", {k: r["rss_peak_mb"] for k, r in out.items()}, lambda v: f"{v:.1f} MB")
+
+
+def compare(report: Report, scenario: str, what: str, values: dict, fmt) -> None:
+    """One figure of each kind, and the ratios: sidecar / bare, baseline / bare, sidecar / baseline."""
+    pairs = [("sidecar", "bare"), ("baseline", "bare"), ("sidecar", "baseline")]
+    shown = ", ".join(f"{k} {fmt(v) if v is not None else '-'}" for k, v in values.items())
+    report.note(f"{what}: {shown}")
+    for top, bottom in pairs:
+        if top in values and bottom in values:
+            ours, ref = values[top], values[bottom]
+            value = f"{ours / ref:.2f}x" if ours is not None and ref else "-"
+            report.figure(scenario, f"ratio {what} ({top} / {bottom})", value)
+            report.data.setdefault("ratios", {})[f"{scenario}: {what} ({top} / {bottom})"] = {
+                top: ours, bottom: ref, "ratio": ours / ref if ours is not None and ref else None}
 
 
 def scenario_latency(report: Report, quick: bool) -> None:
-    live_scenario(report, "latency", clients=1, procs=1, rate=1000, duration=3 if quick else 10,
-                  p99_target_ms=5, rss_target_mb=None)
+    live_pair(report, "latency", clients=1, procs=1, rate=1000, duration=3 if quick else 10,
+              p99_target_ms=5, rss_target_mb=None)
 
 
 def scenario_fanout(report: Report, quick: bool) -> None:
-    live_scenario(report, "fanout", clients=100, procs=2, rate=1000, duration=3 if quick else 10,
-                  p99_target_ms=50, rss_target_mb=100)
+    live_pair(report, "fanout", clients=100, procs=2, rate=1000, duration=3 if quick else 10,
+              p99_target_ms=50, rss_target_mb=100)
 
 
 def client_capacity(seconds: float = 0.5) -> float:
@@ -1072,7 +1216,192 @@ def scenario_startup(report: Report, quick: bool) -> None:
                   f"{sorted(port_times)[len(port_times) // 2]:.2f} s")
 
 
+def idle_tax_run(report: Report, kind: str, quick: bool) -> dict:
+    """No client at all: RSS with the file source only, then CPU while 1,000 single-line
+    writes/s go to the followed file."""
+    name = label("idletax", kind)
+    duration = 3 if quick else 10
+    with running_sidecar(report, kind=kind) as (sidecar, log):
+        time.sleep(1.0)
+        rss_idle = sidecar.rss_mb()
+        with Profiler(PROFILE_DIR if kind == "sidecar" else None, name, sidecar.pid), Window(sidecar.pid) as window:
+            writer = paced_writer(log, 1000, duration)
+            time.sleep(0.3)  # the last lines' reading belongs to the window
+        rss_after = sidecar.rss_mb()
+        held = None
+        if kind != "bare":  # nothing was lost by reading lazily: every line is held
+            status, body = sidecar.get("/api/sources")
+            if status == 200:
+                held = sum(s["lines_seen"] for s in json.loads(body)["sources"] if s["id"].startswith("bench"))
+    per10 = window.cpu / max(window.wall, 1e-9) * 10
+    report.note(f"load: no client; 1 file, {writer['achieved_rate']:.0f} lines/s x {writer['seconds']:.1f} s, one "
+                "write() per line")
+    if kind != "bare":
+        report.figure(name, "CPU per 10 s, no client, 1,000 writes/s", f"{per10:.3f} s ({per10 * 10:.2f} % of a core)",
+                      "<= 0.1 s (1 %)", per10 <= 0.1)
+        report.figure(name, "RSS idle, file source only", f"{rss_idle:.1f} MB", "<= 50 MB", rss_idle <= 50)
+        report.figure(name, "lines read (api/sources) / written", f"{held} / {writer['lines']}", "all",
+                      held == writer["lines"])
+    else:
+        report.figure(name, "CPU per 10 s, no client, 1,000 writes/s", f"{per10:.3f} s ({per10 * 10:.2f} % of a core)")
+        report.figure(name, "RSS idle", f"{rss_idle:.1f} MB")
+    report.figure(name, "RSS after the writes", f"{rss_after:.1f} MB")
+    window.report(report, name, None)
+    report.data.setdefault(name, {}).update({"cpu_per_10s": per10, "rss_idle_mb": rss_idle,
+                                             "rss_after_mb": rss_after, "lines_held": held, "writer": writer})
+    return {"cpu_per_10s": per10, "rss_idle_mb": rss_idle}
+
+
+def scenario_idletax(report: Report, quick: bool) -> None:
+    out = {}
+    for kind in kinds():
+        announce_kind("idletax", kind)
+        out[kind] = idle_tax_run(report, kind, quick)
+    compare(report, "idletax", "CPU per 10 s, no client", {k: r["cpu_per_10s"] for k, r in out.items()},
+            lambda v: f"{v:.3f} s")
+    compare(report, "idletax", "RSS idle", {k: r["rss_idle_mb"] for k, r in out.items()}, lambda v: f"{v:.1f} MB")
+
+
+LADDER_RATES = (50_000, 100_000, 200_000, 300_000, 400_000, 600_000, 800_000)
+LADDER_P99_MS = 100.0
+LADDER_INTERVAL = 0.01  # one write() every 10 ms: rate / 100 lines in each
+
+
+def paced_batches(path: Path, staged: Path, rate: int, duration: float, interval: float = LADDER_INTERVAL) -> dict:
+    """Append staged fixed-size lines at `rate` lines/s, `rate * interval` lines per write();
+    the time of each write is kept (lines carry only their seq), so the writer costs little."""
+    per = max(1, int(rate * interval))
+    batches = max(1, int(duration / interval))
+    src = os.open(staged, os.O_RDONLY)
+    dst = os.open(path, os.O_WRONLY | os.O_APPEND)
+    stamps = array("q")
+    late = 0
+    start = time.monotonic_ns()
+    try:
+        for k in range(batches):
+            block = os.pread(src, per * LINE_BYTES, k * per * LINE_BYTES)
+            target = start + int(k * interval * 1e9)
+            now = time.monotonic_ns()
+            if now < target:
+                time.sleep((target - now) / 1e9)
+                now = time.monotonic_ns()
+            late = max(late, now - target)
+            stamps.append(now)
+            os.write(dst, block)
+    finally:
+        os.close(src)
+        os.close(dst)
+    seconds = (time.monotonic_ns() - start) / 1e9
+    return {"lines": per * batches, "per_write": per, "stamps": stamps, "seconds": seconds,
+            "achieved_rate": per * batches / seconds, "late_max_ms": late / 1e6}
+
+
+def ladder_latencies(samples_bytes: list[bytes], stamps: array, per: int) -> list[tuple[int, int]]:
+    """(latency ns, lines) per recv(): the first line of the recv (the oldest in it) minus the
+    time its write() was made; weighted by the lines the recv completed (an upper bound for each)."""
+    out = []
+    for raw in samples_bytes:
+        values = array("q")
+        values.frombytes(raw)
+        for i in range(0, len(values), 3):
+            seq, t_recv, n = values[i], values[i + 1], values[i + 2]
+            batch = seq // per
+            if batch < len(stamps):
+                out.append((t_recv - stamps[batch], n))
+    out.sort()
+    return out
+
+
+def weighted_percentile(pairs: list[tuple[int, int]], q: float):
+    total = sum(n for _, n in pairs)
+    need, seen = q / 100 * total, 0
+    for value, n in pairs:
+        seen += n
+        if seen >= need:
+            return value
+    return pairs[-1][0] if pairs else None
+
+
+def ladder_run(report: Report, kind: str, fmt: str, staged: Path, quick: bool) -> dict:
+    """One server, one new client per step; steps up the rates until one is not clean."""
+    name = label(f"ladder-{fmt}", kind)
+    duration = 1.0 if quick else 2.0
+    steps = []
+    with running_sidecar(report, kind=kind) as (sidecar, log):
+        for rate in LADDER_RATES:
+            per = int(rate * LADDER_INTERVAL)
+            expected = per * int(duration / LADDER_INTERVAL)
+            group = ClientGroup(ClientConfig(port=sidecar.port, n=0, mode="ladder", expected=expected, fmt=fmt,
+                                             path=f"/api/stream?tail=0&format={fmt}", hard_deadline=60,
+                                             quiet_stop=3.0), 1, 1)
+            ok, errors = group.wait_ready(30)
+            if ok < 1:
+                report.note(f"stream did not open: {errors}")
+                break
+            time.sleep(0.3)
+            profile = PROFILE_DIR if kind == "sidecar" else None
+            with Profiler(profile, f"{name}-{rate}", sidecar.pid), Window(sidecar.pid) as window:
+                writer = paced_batches(log, staged, rate, duration)
+                results = group.collect(60)
+            group.close()
+            sockets = [s for r in results for s in r["sockets"]]
+            received = sum(s["lines"] for s in sockets)
+            lat = ladder_latencies([r["samples"] for r in results], writer["stamps"], per)
+            p99 = weighted_percentile(lat, 99)
+            p50 = weighted_percentile(lat, 50)
+            gaps = sum(s["gaps"] for s in sockets)
+            ooo = sum(s["out_of_order"] for s in sockets)
+            clean = received == expected and gaps == 0 and ooo == 0 and p99 is not None and p99 <= LADDER_P99_MS * 1e6
+            cpu_line = window.cpu / max(1, received)
+            step = {"rate": rate, "achieved_rate": writer["achieved_rate"], "expected": expected, "received": received,
+                    "gaps": gaps, "out_of_order": ooo, "p50_ms": p50 / 1e6 if p50 is not None else None,
+                    "p99_ms": p99 / 1e6 if p99 is not None else None, "cpu_s": window.cpu,
+                    "cpu_us_per_line": cpu_line * 1e6, "clean": clean, "writer_late_max_ms": writer["late_max_ms"]}
+            steps.append(step)
+            report.figure(name, f"{rate:>7,} lines/s: p50 / p99, lost",
+                          f"{fmt_ms(p50)} / {fmt_ms(p99)}, {expected - received}",
+                          f"p99 <= {LADDER_P99_MS:g} ms, 0", clean)
+            report.note(f"{rate:,}/s: {received}/{expected} lines, {gaps} gaps, CPU {window.cpu / window.wall * 100:.0f} % "
+                        f"of a core (loop waiting for a CPU {window.wait / window.wall * 100:.0f} % of the time, other "
+                        f"processes {window.others(0) / window.wall:.2f} cores), {cpu_line * 1e6:.2f} us per line; writer {writer['achieved_rate']:,.0f}/s, "
+                        f"late max {writer['late_max_ms']:.1f} ms")
+            if not clean:
+                break
+    best = max((st["rate"] for st in steps if st["clean"]), default=0)
+    report.figure(name, "highest clean rate (1 client)", f"{best:,} lines/s",
+                  ">= 400,000" if kind != "bare" else "", (best >= 400_000) if kind != "bare" else None)
+    report.data.setdefault(name, {}).update({"steps": steps, "best_rate": best})
+    return {"best": best, "steps": {st["rate"]: st for st in steps}}
+
+
+def scenario_ladder(report: Report, quick: bool) -> None:
+    duration = 1.0 if quick else 2.0
+    tmp = Path(tempfile.mkdtemp(prefix="log-sidecar-bench-stage-"))
+    try:
+        staged = tmp / "lines.staged"
+        stage_lines(staged, int(max(LADDER_RATES) * duration) + 10_000)
+        report.note(f"load: 1 file, each rate for {duration:g} s in writes of rate/100 lines every 10 ms; 1 SSE "
+                    "client (tail=0), a fresh one per rate; clean = every line, in order, no gap, p99 <= 100 ms "
+                    "(p99 per line: the oldest line of each recv(), weighted by the lines it completed)")
+        for fmt in ("json", "text"):
+            out = {}
+            for kind in kinds():
+                announce_kind(f"ladder-{fmt}", kind)
+                out[kind] = ladder_run(report, kind, fmt, staged, quick)
+            compare(report, f"ladder-{fmt}", "highest clean rate", {k: r["best"] for k, r in out.items()},
+                    lambda v: f"{v:,}/s")
+            common = [r for r in LADDER_RATES if all(r in o["steps"] for o in out.values())]
+            if common:
+                at = 200_000 if 200_000 in common else common[-1]
+                compare(report, f"ladder-{fmt}", f"CPU per line at {at:,}/s",
+                        {k: r["steps"][at]["cpu_us_per_line"] for k, r in out.items()}, lambda v: f"{v:.2f} us")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 RUNNERS = {
+    "idletax": scenario_idletax,
+    "ladder": scenario_ladder,
     "startup": scenario_startup,
     "latency": scenario_latency,
     "throughput": scenario_throughput,
@@ -1090,9 +1419,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="before each scenario wait up to SECONDS for other processes to use < 0.3 core")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="record the sidecar with py-spy (PATH or PY_SPY=...) into DIR/<scenario>.raw.txt")
+    parser.add_argument("--profile-format", choices=("svg", "raw"), default="svg",
+                        help="svg: a flamegraph per scenario; raw: collapsed stacks, and the top functions printed")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also run the sidecar of this checkout (e.g. git archive main | tar -x -C DIR) in "
+                             "idletax, latency, ladder and fanout: before and after figures from one run")
+    parser.add_argument("--no-bare", action="store_true",
+                        help="skip the bare reference streamer runs (and the ratios)")
     options = parser.parse_args(argv)
-    global PROFILE_DIR
+    global PROFILE_DIR, PROFILE_FORMAT, BARE, BASELINE
     PROFILE_DIR = options.profile
+    PROFILE_FORMAT = options.profile_format
+    BARE = not options.no_bare
+    BASELINE = options.baseline.resolve() if options.baseline else None
     chosen = [s.strip() for s in options.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in RUNNERS]
     if unknown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -56,6 +57,7 @@ def build_app(settings: Settings, extra_jobs: list[Callable[[], object]] | None 
             asyncio.create_task(_release_ended(hub, settings.ended_retention), name="release-ended"),
         ]
         helpers += [asyncio.create_task(job(), name="job") for job in extra_jobs or []]
+        gc.freeze()  # what was built at start lives as long as the process: never scanned again
         try:
             yield
         finally:

@@ -330,6 +330,9 @@ class Hub:
         self.quota = QueueQuota(budget_bytes * QUEUE_SHARE) if budget_bytes is not None else None
         self.sources: dict[str, SourceRecord] = {}
         self._subscribers: set[Subscription] = set()
+        # Told of every new subscription (before its backfill is read): a source that reads
+        # lazily while nobody watches it goes back to immediate reading (see FileSource).
+        self._subscribe_listeners: list[Callable[[Subscription], None]] = []
         # Ids are microseconds since the epoch, strictly increasing: ordered, and ids of an
         # earlier run of the process stay below this run's, so a resume across a restart is seen.
         self.first_id = self._now_id()
@@ -505,7 +508,17 @@ class Hub:
         self._subscribers.add(subscription)
         if self.quota is not None:
             self.quota.spread(len(self._subscribers))
+        for listener in self._subscribe_listeners:
+            listener(subscription)
         return subscription
+
+    def on_subscribe(self, listener: Callable[[Subscription], None]) -> None:
+        self._subscribe_listeners.append(listener)
+
+    def watched(self, source_ids: Iterable[str]) -> bool:
+        """Whether any subscriber receives lines of one of `source_ids`."""
+        ids = set(source_ids)
+        return any(s.sources is None or not ids.isdisjoint(s.sources) for s in self._subscribers)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         subscription.close()

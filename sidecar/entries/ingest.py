@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass, field
 
 from sidecar.entries.multiline import Grouper
-from sidecar.entries.parse import parse_line
+from sidecar.entries.parse import leading_time, parse_line
 from sidecar.entries.patterns import PatternCounter
 from sidecar.entries.redact import DEFAULT_RULES, Redactor
-from sidecar.lines import LogLine
+from sidecar.lines import LogLine, detect_level
 from sidecar.ops.metrics import Metrics
 
 
@@ -79,16 +79,24 @@ class Ingest:
         grouper, entry, assume_utc = self.grouper, self.entry, self.config.assume_utc
         grouper.begin(time.monotonic())
         for index, line in enumerate(lines):
-            text = line.text = texts[index]
+            text = texts[index]
+            if text is not line.text:  # redacted (the same object otherwise)
+                line.text = text
             joins = grouper.joined() if index in pem else grouper.continues(text)
             if joins and entry is not None:
                 line.entry, line.level, line.time = entry.id, entry.level, entry.time
                 continue
-            parsed = parse_line(text, assume_utc)
-            line.entry, line.fields = line.id, parsed.fields
-            line.level = parsed.level or line.level
-            if parsed.time is not None:
-                line.time = parsed.time
+            line.entry = line.id
+            if text[:1] == "{" or "=" in text:
+                parsed = parse_line(text, assume_utc)
+                line.fields = parsed.fields
+                line.level = parsed.level or line.level
+                stamp = parsed.time
+            else:  # the common plain line, without the Parsed object around it (hot path)
+                line.level = detect_level(text) or line.level
+                stamp = leading_time(text, assume_utc)
+            if stamp is not None:
+                line.time = stamp
             grouper.started(text, line.level)
             entry = line
         self.entry = entry

@@ -34,6 +34,7 @@ from sidecar.config import Settings
 logger = logging.getLogger("sidecar.server")
 TRANSPORT_KEY = "log_sidecar.transport"
 PROTOCOL_KEY = "log_sidecar.protocol"
+SEND_KEY = "log_sidecar.send"  # the server's own send, past every middleware (stream bodies use it)
 _NO_IPV6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT)
 
 
@@ -138,6 +139,7 @@ class TransportScope:
             transport = getattr(getattr(send, "__self__", None), "transport", None)
             scope[TRANSPORT_KEY] = transport
             scope[PROTOCOL_KEY] = transport.get_protocol() if transport is not None else None
+            scope[SEND_KEY] = send
         await self.app(scope, receive, send)
 
 

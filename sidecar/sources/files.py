@@ -3,7 +3,10 @@
 How changes are seen: inotify on the directories that can hold matching files, with no
 debounce, so a write is read within a loop turn; plus a poll every `poll_interval` that globs
 again and stats every file, because inotify misses rotations under load and says nothing when
-an open file is deleted. `watch=poll` uses the poll alone; `watch=auto` falls back to it with a
+an open file is deleted. While no client watches any file source, inotify is not
+listened to and the poll rounds alone read (the kernel keeps and merges the events meanwhile):
+the idle tax of one wake-up per write goes; a new subscriber (hub.on_subscribe) resumes inotify
+and has every file caught up at once. `watch=poll` uses the poll alone; `watch=auto` falls back to it with a
 warning when inotify cannot be set up; `watch=inotify` refuses to start without it.
 
 What holds for each file (DESIGN.md section 4):
@@ -72,7 +75,7 @@ from pathlib import Path
 
 from sidecar.checkpoint import FLUSHED, SKIPPING, Checkpoint, Mark, Run, SourceJournal, head_crc
 from sidecar.config import Settings
-from sidecar.hub import Gap, Hub
+from sidecar.hub import Gap, Hub, Subscription
 from sidecar.lines import LogLine, leading_time, utf8_prefix
 
 try:  # Linux only; elsewhere the source polls.
@@ -174,14 +177,16 @@ class LineSplitter:
         """Complete lines (newlines removed). The fast path decodes the whole run at once:
         UTF-8 resynchronises at every ASCII byte, so this equals decoding line by line."""
         source = self.source_id
-        if len(head) > self.limit:
+        texts = head.decode("utf-8", "replace").split("\n")
+        # A line of n characters has at most 4n bytes: only then split the bytes to be sure.
+        if len(head) > self.limit and max(map(len, texts)) * 4 > self.limit:
             parts = head.split(b"\n")
             if max(map(len, parts)) > self.limit:
                 return [self._line(part, now) for part in parts]
-        texts = head.decode("utf-8", "replace").split("\n")
         if b"\r" in head:  # CRLF files pay for the strip; others skip the per-line check
             texts = [_strip_cr(text) for text in texts]
-        return [LogLine(source, text, leading_time(text) or now) for text in texts]
+        # The line's own time is parsed once, by the hub's ingest stage (sidecar/entries/parse.py).
+        return [LogLine(source, text, now) for text in texts]
 
     def _line(self, raw: bytes, now: float) -> LogLine:
         if len(raw) <= self.limit:
@@ -780,11 +785,28 @@ class DirectoryWatcher:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.dirs: dict[str, int] = {}  # directory -> watch descriptor
         self.by_wd: dict[int, set[str]] = {}  # several names can be one directory (symlinks)
+        self.paused = False
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver events on `loop` as soon as the kernel has them (no debounce)."""
         self.loop = loop
         loop.add_reader(self.inotify.fileno(), self._readable)
+
+    def pause(self) -> None:
+        """Stop waking on events: they wait in the kernel (which merges repeats) until `drain`."""
+        if self.loop is not None and not self.paused:
+            self.loop.remove_reader(self.inotify.fileno())
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.loop is not None and self.paused:
+            self.loop.add_reader(self.inotify.fileno(), self._readable)
+            self.paused = False
+            self._readable()
+
+    def drain(self) -> None:
+        """Deliver the events waiting in the kernel now (while paused)."""
+        self._readable()
 
     def watch(self, directory: str) -> None:
         """Watch `directory`; raises OSError (ENOSPC: the user's watch limit is reached)."""
@@ -808,7 +830,8 @@ class DirectoryWatcher:
         except OSError as error:
             logger.warning("reading inotify events failed: %s", error)
             return
-        self.on_events(events)
+        if events:
+            self.on_events(events)
 
     def close(self) -> None:
         if self.loop is not None:
@@ -891,6 +914,7 @@ class FileSource:
         self._wake = asyncio.Event()
         if self._watcher is not None:
             self._watcher.attach(loop)
+            self.hub.on_subscribe(self._on_subscribe)
         try:
             self._discover(initial=not self._resumed)
             next_poll = loop.time()  # the first round looks at every file
@@ -906,6 +930,7 @@ class FileSource:
         await self._sleep_until(loop, min(next_poll, self._earliest_deadline(next_poll)))
         now = loop.time()
         if now >= next_poll or self._check_all:
+            self._lazy_reading(not self.hub.watched(t.id for t in self.tailers.values()))
             self._check_all = False
             self._discover(initial=False)
             due = list(self.tailers.values())
@@ -946,6 +971,31 @@ class FileSource:
             if worked or quiet >= YIELD_EVERY:
                 quiet = 0
                 await asyncio.sleep(0)
+
+    def _lazy_reading(self, lazy: bool) -> None:
+        """While no client watches any file source, inotify is not listened to: the files are
+        read on the poll rounds only (every `poll_interval`), which turns a thousand wake-ups a
+        second into four. Buffer, metrics and states stay right, only later. Events kept by the
+        kernel meanwhile are taken at each round (new files, deleted directories)."""
+        if self._watcher is None:
+            return
+        if lazy:
+            self._watcher.pause()
+            self._watcher.drain()  # what it marks is looked at in this round anyway
+            if self._wake is not None:
+                self._wake.clear()
+        else:
+            self._watcher.resume()
+
+    def _on_subscribe(self, subscription: Subscription) -> None:
+        """A client came: back to reading on every inotify event, catching up right away."""
+        if self._watcher is None or not self._watcher.paused:
+            return
+        if subscription.sources is None or any(t.id in subscription.sources for t in self.tailers.values()):
+            self._watcher.resume()
+            self._dirty.update(self.tailers.values())
+            if self._wake is not None:
+                self._wake.set()
 
     def _check(self, tailer: FileTailer, now: float) -> tuple[bool, bool]:
         """One file's turn; an error there is logged and counted, never fatal to the source."""
