@@ -24,14 +24,6 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    directory = tmp_path / "logs"
-    directory.mkdir()
-    (directory / "app.log").write_bytes(b"")
-    return directory
-
-
-@pytest.fixture
 def serve(sidecar, logs: Path) -> Callable[..., SidecarProcess]:
     def start(**settings: object) -> SidecarProcess:
         env = {"LOG_SIDECAR_FILES": str(logs / "*.log"), "LOG_SIDECAR_ACCESS_LOG": "false"}
@@ -74,7 +66,6 @@ def test_lines_written_while_nobody_watches_are_all_held_counted_and_then_stream
     assert httpx.get(server.url + "/readyz", timeout=5).status_code == 200
 
     with StreamClient(server.url, {"tail": 1000}) as stream:
-        stream.start()
         stream.until_line("line 299")
         append(logs / "app.log", "written after the client came\n")
         stream.until_line("written after the client came")
@@ -88,7 +79,6 @@ def test_a_client_that_connects_wakes_the_reader_at_once(serve, logs: Path) -> N
     server = serve(poll_interval=60)
     append(logs / "app.log", "written while nobody watched\n")
     with StreamClient(server.url, {"tail": 10}) as stream:
-        stream.start()
         stream.until_line("written while nobody watched")
         append(logs / "app.log", "the next line\n")
         stream.until_line("the next line")

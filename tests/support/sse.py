@@ -69,12 +69,16 @@ class StreamClient:
         self._cond = threading.Condition()
         self._opened = threading.Event()
         self._closed = threading.Event()
+        self._started = False
         self._client = httpx.Client(timeout=httpx.Timeout(10.0, read=None))
 
     # --- connection ---
 
     def start(self, timeout: float = 10) -> Self:
         """Connect; returns once the response headers are in (or connecting failed)."""
+        if self._started:  # a second connection would record its events into the same list
+            raise AssertionError("this StreamClient is already connected (the with block starts it)")
+        self._started = True
         threading.Thread(target=self._run, daemon=True, name=f"sse {self.url}").start()
         if not self._opened.wait(timeout):
             raise AssertionError(f"stream did not open within {timeout} s")
