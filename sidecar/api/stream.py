@@ -1,9 +1,10 @@
 """GET /api/stream: the live stream over Server-Sent Events.
 
 The handler is one loop: backfill from the hub, then whatever the subscription yields.
-sse-starlette owns the wire: keep-alive pings, the send timeout for stuck clients,
-disconnects and shutdown. Lines are encoded once per batch and shared among clients that
-see the batch unfiltered.
+sse-starlette owns the wire (keep-alive pings, disconnects, shutdown); the send timeout for
+stuck clients is one deadline per stream (send_deadline.py) that aborts the connection, and
+GuestEventSourceResponse counts why each stream ended. Lines are encoded once per batch and
+shared among clients that see the batch unfiltered.
 """
 
 from __future__ import annotations
