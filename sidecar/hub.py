@@ -13,6 +13,8 @@ import time
 from collections import Counter as Tally
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, islice
+from operator import attrgetter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,19 +36,29 @@ EVICTED_RUNS_KEPT = 100_000
 LOSSES_KEPT = 1000
 
 
+_TEXT = attrgetter("text")
+_FIELDS = attrgetter("fields")
+
+
+def lines_bytes(lines: list[LogLine]) -> int:
+    """What holding `lines` costs: `held_bytes` plus the overhead of each, for a whole batch."""
+    fields = sum([len(raw) + 40 for raw in map(_FIELDS, lines) if raw is not None])
+    return sum(map(len, map(_TEXT, lines))) + fields + LINE_OVERHEAD_BYTES * len(lines)
+
+
 class Batch:
     """Lines one source published together. Transports cache their encoding of it here, so
     a batch is encoded once however many clients receive it."""
 
     __slots__ = ("source", "lines", "created", "_encoded", "nbytes")
 
-    def __init__(self, source: str, lines: list[LogLine]) -> None:
+    def __init__(self, source: str, lines: list[LogLine], nbytes: int | None = None) -> None:
         self.source = source
         self.lines = lines
         self.created = time.monotonic()
         self._encoded: dict[str, Any] = {}
         # What its lines cost, as the ring buffer counts them: slow clients' queues are bounded by it.
-        self.nbytes = sum(held_bytes(line) for line in lines) + LINE_OVERHEAD_BYTES * len(lines)
+        self.nbytes = lines_bytes(lines) if nbytes is None else nbytes
 
     @property
     def last_id(self) -> int:
@@ -158,68 +170,106 @@ class QueueQuota:
 
 class RingBuffer:
     """Recent lines of one source, bounded by line count and by bytes (its own bound, and its
-    share of the global budget, which the hub enforces)."""
+    share of the global budget, which the hub enforces).
+
+    Held as the published batches themselves (chunks), so appending a batch and evicting whole
+    ones cost one step each instead of one per line: the oldest chunk is cut into only when a
+    bound falls inside it. A chunk's ids are consecutive (the hub numbers a batch in one go)."""
 
     def __init__(self, max_lines: int, max_bytes: int, budget: Budget | None = None) -> None:
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.budget = budget or Budget(None)
         self.bytes = 0
-        self._lines: deque[LogLine] = deque()
+        self._count = 0
+        self._chunks: deque[list[LogLine]] = deque()
+        self._chunk_bytes: deque[int] = deque()  # what each chunk's lines still held cost
+        self._head = 0  # lines of the oldest chunk already evicted
         # Runs of consecutive evicted ids: [first_id, last_id, reason]. Ids are global, so a
         # run breaks wherever another source's lines sit in between, or where the reason changes.
         self._evicted: deque[list] = deque(maxlen=EVICTED_RUNS_KEPT)
 
     def __len__(self) -> int:
-        return len(self._lines)
+        return self._count
 
     @property
     def first_id(self) -> int | None:
-        return self._lines[0].id if self._lines else None
+        return self._chunks[0][self._head].id if self._chunks else None
 
     @property
     def last_id(self) -> int | None:
-        return self._lines[-1].id if self._lines else None
+        return self._chunks[-1][-1].id if self._chunks else None
 
-    def extend(self, lines: list[LogLine]) -> int:
-        """Append lines, evict the oldest past either bound; returns how many were evicted."""
-        before = self.bytes
-        for line in lines:
-            self._lines.append(line)
-            self.bytes += held_bytes(line) + LINE_OVERHEAD_BYTES
-        self.budget.held += self.bytes - before
+    def extend(self, lines: list[LogLine], nbytes: int | None = None) -> int:
+        """Append lines (`nbytes`: what they cost, see `lines_bytes`), evict the oldest past
+        either bound; returns how many were evicted."""
+        if not lines:
+            return 0
+        if nbytes is None:
+            nbytes = lines_bytes(lines)
+        self._chunks.append(lines)
+        self._chunk_bytes.append(nbytes)
+        self._count += len(lines)
+        self.bytes += nbytes
+        self.budget.held += nbytes
+        if self._count <= self.max_lines and self.bytes <= self.max_bytes:
+            return 0
         evicted = 0
-        while self._lines and (len(self._lines) > self.max_lines or self.bytes > self.max_bytes):
-            self._evict_oldest()
-            evicted += 1
+        while self._count > self.max_lines or self.bytes > self.max_bytes:
+            over_lines = self._count - self.max_lines
+            over_bytes = self.bytes - self.max_bytes
+            evicted += self._evict(over_lines, over_bytes, "evicted")
         return evicted
 
     def clear(self) -> int:
         """Drop every line (the source ended long ago); returns how many were dropped."""
-        count = len(self._lines)
-        while self._lines:
-            self._evict_oldest()
+        count = self._count
+        while self._chunks:
+            self._evict(self._count, self.bytes, "evicted")
         return count
 
     def evict_bytes(self, wanted: int) -> tuple[int, int]:
         """Evict the oldest lines for the global budget until `wanted` bytes are freed (one line
         at least); returns (lines, bytes) evicted."""
         before, count = self.bytes, 0
-        while self._lines and (count == 0 or before - self.bytes < wanted):
-            self._evict_oldest("budget")
-            count += 1
+        while self._chunks and (count == 0 or before - self.bytes < wanted):
+            count += self._evict(0, max(1, wanted - (before - self.bytes)), "budget")
         return count, before - self.bytes
 
-    def _evict_oldest(self, reason: str = "evicted") -> None:
-        old = self._lines.popleft()
-        size = held_bytes(old) + LINE_OVERHEAD_BYTES
+    def _evict(self, lines: int, nbytes: int, reason: str) -> int:
+        """Evict from the oldest chunk: all of it when that is not more than `lines` lines or
+        `nbytes` bytes, else its oldest lines until either is reached (one at least)."""
+        chunk, head = self._chunks[0], self._head
+        held = len(chunk) - head
+        if held <= lines or self._chunk_bytes[0] <= nbytes:
+            self._chunks.popleft()
+            size = self._chunk_bytes.popleft()
+            self._head = 0
+            end = len(chunk)
+        else:
+            end, size = head, 0
+            while end < len(chunk) and (end == head or (end - head < lines or size < nbytes)):
+                size += held_bytes(chunk[end]) + LINE_OVERHEAD_BYTES
+                end += 1
+            if end == len(chunk):  # its last line was needed too
+                self._chunks.popleft()
+                self._chunk_bytes.popleft()
+                self._head = 0
+            else:
+                self._head = end
+                self._chunk_bytes[0] -= size
+        self._count -= end - head
         self.bytes -= size
         self.budget.held -= size
+        self._record_run(chunk[head].id, chunk[end - 1].id, reason)
+        return end - head
+
+    def _record_run(self, first: int, last: int, reason: str) -> None:
         run = self._evicted[-1] if self._evicted else None
-        if run is not None and run[1] + 1 == old.id and run[2] == reason:
-            run[1] = old.id
+        if run is not None and run[1] + 1 == first and run[2] == reason:
+            run[1] = last
         else:
-            self._evicted.append([old.id, old.id, reason])
+            self._evicted.append([first, last, reason])
 
     def missed_after(self, after_id: int) -> int:
         """How many evicted lines had an id above `after_id` (a lower bound past the kept runs)."""
@@ -236,10 +286,19 @@ class RingBuffer:
         return missed
 
     def newest_first(self) -> Iterator[LogLine]:
-        return reversed(self._lines)
+        chunks = self._chunks
+        if not chunks:
+            return iter(())
+        oldest = chunks[0][self._head :] if self._head else chunks[0]
+        newer = islice(reversed(chunks), len(chunks) - 1)
+        return chain(chain.from_iterable(map(reversed, newer)), reversed(oldest))
 
     def oldest_first(self) -> Iterator[LogLine]:
-        return iter(self._lines)
+        chunks = self._chunks
+        if not chunks:
+            return iter(())
+        first = chunks[0][self._head :] if self._head else chunks[0]
+        return chain(first, chain.from_iterable(islice(chunks, 1, None)))
 
 
 class Subscription:
@@ -396,12 +455,11 @@ class Hub:
             return
         record = self.sources[source_id]
         next_id = self.next_id() if first_id is None else self._accept_first_id(first_id, len(lines))
-        for line in lines:
-            line.id = next_id
-            next_id += 1
-        self.last_id = max(self.last_id, next_id - 1)
-        self._ingest[source_id].apply(lines)  # redact, group, parse: once, before anyone sees the lines
-        evicted = record.buffer.extend(lines)
+        self.last_id = max(self.last_id, next_id + len(lines) - 1)
+        # Number, redact, group and parse in one pass: once, before anyone sees the lines.
+        self._ingest[source_id].apply(lines, next_id)
+        nbytes = lines_bytes(lines)
+        evicted = record.buffer.extend(lines, nbytes)
         if self.budget.over():
             self._enforce_budget()
         record.lines_seen += len(lines)
@@ -410,7 +468,7 @@ class Hub:
         self.metrics.lines_read.labels(source_id).inc(len(lines))
         if evicted:
             self.metrics.lines_evicted.labels(source_id).inc(evicted)
-        batch = Batch(source_id, lines)
+        batch = Batch(source_id, lines, nbytes)
         for subscriber in self._subscribers:
             if subscriber.wants(source_id):
                 subscriber.offer(batch)

@@ -35,6 +35,12 @@ _LONGEST_DECORATED = 40
 _LONGEST_ALIAS = max(map(len, _LEVEL_ALIASES))
 _DIGITS = frozenset("0123456789")
 _KLOG = {"I": "info", "W": "warn", "E": "error", "F": "fatal"}
+# What each word seen in a line's head says (a level, or None), so a word is worked out once:
+# log lines repeat their words. Starts as the common spellings; bounded, so a stream of unique
+# words costs the slow path and no memory (words starting with a digit are never looked up).
+_WORD_LEVELS: dict[str, str | None] = dict(_EXACT_WORDS)
+_WORD_LEVELS_MAX = 4096
+_UNKNOWN = object()
 
 
 class LogLine(msgspec.Struct, gc=False):
@@ -68,39 +74,51 @@ def held_bytes(line: LogLine) -> int:
 
 def detect_level(text: str) -> str | None:
     """Best-effort severity: a JSON level key, a `level=` pair, a level word, or a klog prefix."""
-    head = text[:_HEAD]
+    head = text[:_HEAD] if len(text) > _HEAD else text
     if "\x1b" in head:
         head = _ANSI.sub("", head)
-    if head.startswith("{"):
+    if head[:1] == "{":
         level = _json_level(head)
         if level is not None:
             return level
-    words = head.split(None, _WORDS)[:_WORDS]
-    if words and len(words[0]) == 5 and words[0][0] in _KLOG and words[0][1:].isdigit():
-        return _KLOG[words[0][0]]  # klog / glog: "E1126 12:00:00.123456 ..."
+    words = head.split(None, _WORDS)
+    if len(words) > _WORDS:
+        words.pop()  # the rest of the line, unsplit
     for word in words:
         if word[0] in _DIGITS:  # no level starts with a digit (timestamps, ids and counts do)
             continue
-        level = _EXACT_WORDS.get(word)
-        if level is not None:
-            return level
-        if len(word) > _LONGEST_DECORATED:
-            continue
-        if word.isalpha():  # a plain word (most words): only its case can hide a level
-            if len(word) <= _LONGEST_ALIAS:
-                level = _LEVEL_ALIASES.get(word.lower())
-                if level is not None:
-                    return level
-            continue
-        if "=" in word:  # logfmt: level=warn
-            key, _, word = word.partition("=")
-            if key.lower() not in ("level", "lvl", "severity"):
-                continue
-        word = word.strip(_STRIP).lower()
-        level = _LEVEL_ALIASES.get(word) or _LEVEL_ALIASES.get(word.partition(":")[0])  # INFO:root:msg
+        level = _WORD_LEVELS.get(word, _UNKNOWN)
+        if level is _UNKNOWN:
+            level = _word_level(word, word is words[0])
         if level is not None:
             return level
     return None
+
+
+def _word_level(word: str, first: bool) -> str | None:
+    """The level one word of a line's head names, if any; remembered in _WORD_LEVELS."""
+    if len(word) == 5 and word[0] in _KLOG and word[1:].isdigit():  # never remembered: it depends on where
+        return _KLOG[word[0]] if first else None  # klog / glog: "E1126 12:00:00.123456 ..." starts a line
+    if len(word) > _LONGEST_DECORATED:
+        return None
+    level = None
+    if word.isalpha():  # a plain word (most words): only its case can hide a level
+        if len(word) <= _LONGEST_ALIAS:
+            level = _LEVEL_ALIASES.get(word.lower())
+    elif "=" in word:  # logfmt: level=warn
+        key, _, value = word.partition("=")
+        if key.lower() in ("level", "lvl", "severity"):
+            level = _decorated_level(value)
+    else:
+        level = _decorated_level(word)
+    if len(_WORD_LEVELS) < _WORD_LEVELS_MAX:
+        _WORD_LEVELS[word] = level
+    return level
+
+
+def _decorated_level(word: str) -> str | None:
+    word = word.strip(_STRIP).lower()
+    return _LEVEL_ALIASES.get(word) or _LEVEL_ALIASES.get(word.partition(":")[0])  # INFO:root:msg
 
 
 def normalise_level(value: str) -> str | None:

@@ -149,3 +149,59 @@ def test_an_entry_continues_across_batches() -> None:
     rest = [LogLine("a", "\tat x.y(Z.java:1)", time.time())]
     hub.publish("a", rest)
     assert rest[0].entry == first[0].id and rest[0].level == "error"
+
+
+def _reference_apply(ingest, lines: list[LogLine], first_id: int) -> None:
+    """The ingest stage read straight from its rules: one grouper call per line, no shortcut."""
+    from sidecar.entries.parse import leading_time, parse_line
+    from sidecar.lines import detect_level
+
+    texts = [line.text for line in lines]
+    pem = set(ingest.redactor.redact(texts, {}))
+    grouper, entry = ingest.grouper, ingest.entry
+    grouper.begin(time.monotonic())
+    for index, line in enumerate(lines):
+        line.id, line.text = first_id + index, texts[index]
+        joins = grouper.joined() if index in pem else grouper.continues(line.text)
+        if joins and entry is not None:
+            line.entry, line.level, line.time = entry.id, entry.level, entry.time
+            continue
+        line.entry = line.id
+        parsed = parse_line(line.text)
+        line.fields, line.level = parsed.fields, parsed.level or line.level
+        stamp = parsed.time if line.text[:1] == "{" or "=" in line.text else leading_time(line.text)
+        line.time = stamp if stamp is not None else line.time
+        grouper.started(line.text, line.level)
+        entry = line
+    ingest.entry = entry
+
+
+@pytest.mark.parametrize("mode", ["auto", "off", r"^\d{4}-"])
+def test_the_one_pass_ingest_groups_and_parses_as_the_rules_say(mode: str) -> None:
+    """Traces of every kind, plain, JSON and logfmt lines and a PEM block, shuffled into batches
+    of every size: the single-pass stage (which keeps the grouper's common case in locals)
+    gives every line the same entry, level, time and fields as one grouper call per line."""
+    import random
+
+    from sidecar.entries.ingest import Ingest
+
+    rng = random.Random(7)
+    blocks = [PYTHON, PYTHON_BARE, JAVA, KOTLIN, GO_PANIC, GO_DUMP, NODE, DOTNET, RUBY, "2026-11-26T12:00:00Z INFO plain one",
+              "WARN retry 3", "ERROR failed", '{"level":"error","msg":"x"}', "ts=1 level=warn msg=slow",
+              "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\nkqhkiG9w0BAQE\n-----END PRIVATE KEY-----",
+              "  indented after plain", "", "Caused by: nothing before", "T starts with T", "plain"]
+    texts = "\n".join(rng.choice(blocks) for _ in range(300)).split("\n")
+    config = IngestConfig(multiline=mode, multiline_max_lines=7)
+    fast, slow = Ingest("a", config, None), Ingest("a", config, None)
+    at, joined = 0, 0
+    while at < len(texts):
+        size = rng.choice((1, 2, 3, 10, 50))
+        chunk = texts[at : at + size]
+        ours = [LogLine("a", text, 1.0) for text in chunk]
+        theirs = [LogLine("a", text, 1.0) for text in chunk]
+        fast.apply(ours, 1000 + at)
+        _reference_apply(slow, theirs, 1000 + at)
+        assert ours == theirs
+        joined += sum(line.entry != line.id for line in ours)
+        at += size
+    assert (joined > 100) == (mode != "off")

@@ -193,3 +193,51 @@ def test_parsed_fields_count_against_the_byte_bound() -> None:
     assert len(hub.sources["b"].buffer) == 200
     assert len(hub.sources["a"].buffer) < 160  # their fields' JSON bytes count too
     assert hub.sources["a"].buffer.bytes <= 60_000
+
+
+def test_chunked_ring_buffer_keeps_exactly_what_a_line_by_line_buffer_would() -> None:
+    """Batches of every size, lines of every length, both bounds and the global budget: the
+    buffer (which holds whole batches and cuts only the oldest) keeps the same lines, bytes and
+    eviction runs as evicting the oldest line one at a time."""
+    import random
+
+    from sidecar.hub import LINE_OVERHEAD_BYTES, Budget, RingBuffer, lines_bytes
+    from sidecar.lines import held_bytes
+
+    rng = random.Random(12)
+    for max_lines, max_bytes in ((50, 1_000_000), (10_000, 6_000), (37, 5_000), (1, 1_000)):
+        budget = Budget(None)
+        buffer = RingBuffer(max_lines, max_bytes, budget)
+        model: list[LogLine] = []
+        evicted: list[int] = []
+        next_id = 1
+        for step in range(400):
+            if step % 17 == 16 and len(buffer):  # the global budget takes some bytes back
+                wanted = rng.randint(1, 3_000)
+                count, freed = buffer.evict_bytes(wanted)
+                gone, size = 0, 0
+                while model and (gone == 0 or size < wanted):
+                    size += held_bytes(model[0]) + LINE_OVERHEAD_BYTES
+                    evicted.append(model.pop(0).id)
+                    gone += 1
+                assert (count, freed) == (gone, size)
+            batch = [
+                LogLine("a", "x" * rng.choice((0, 1, 30, 200, 900)), 0.0, id=next_id + i)
+                for i in range(rng.choice((1, 1, 2, 5, 40, 120)))
+            ]
+            next_id += len(batch) + rng.choice((0, 0, 3))  # other sources' ids sit in between
+            model += batch
+            evicted_now = 0
+            while model and (len(model) > max_lines or sum(held_bytes(l) + LINE_OVERHEAD_BYTES for l in model) > max_bytes):
+                evicted.append(model.pop(0).id)
+                evicted_now += 1
+            assert buffer.extend(batch, lines_bytes(batch)) == evicted_now
+            assert [l.id for l in buffer.oldest_first()] == [l.id for l in model]
+            assert [l.id for l in buffer.newest_first()] == [l.id for l in reversed(model)]
+            assert len(buffer) == len(model) and buffer.bytes == budget.held == lines_bytes(model)
+            assert buffer.first_id == (model[0].id if model else None)
+            assert buffer.last_id == (model[-1].id if model else None)
+        for after in rng.sample(range(next_id), 40):
+            assert buffer.missed_after(after) == sum(1 for i in evicted if i > after)
+        assert buffer.clear() == len(model)
+        assert len(buffer) == 0 and buffer.bytes == budget.held == 0 and list(buffer.newest_first()) == []

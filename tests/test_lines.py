@@ -48,3 +48,18 @@ def test_detect_level(text: str, level: str | None) -> None:
 )
 def test_leading_time_is_used_only_when_the_zone_is_known(text: str, expected: datetime | None) -> None:
     assert leading_time(text) == (expected.timestamp() if expected else None)
+
+
+def test_remembered_words_never_change_a_level() -> None:
+    """Words are worked out once and remembered (bounded): a klog prefix counts only as a line's
+    first word however it was seen before, and a full memory changes no answer."""
+    import sidecar.lines as lines
+
+    assert detect_level("12:00:00 E1126 moved") is None  # seen later in a line first
+    assert detect_level("E1126 12:00:00.123456   1 foo.go:12] boom") == "error"
+    assert detect_level("x wArN y") == "warn" and detect_level("x wArN y") == "warn"
+    assert detect_level("x level=Warn") == "warn" and detect_level("y [Fatal]") == "fatal"
+    texts = [f"w{i} z{i}x {word}" for i, word in enumerate(["info", "eRRor", "(crit)", "nothing"] * 2000)]
+    first = [detect_level(text) for text in texts]
+    assert len(lines._WORD_LEVELS) <= lines._WORD_LEVELS_MAX
+    assert [detect_level(text) for text in texts] == first == ["info", "error", "fatal", None] * 2000

@@ -11,12 +11,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from sidecar.entries.multiline import Grouper
+from sidecar.entries.multiline import MAYBE_CONTINUES, Grouper
 from sidecar.entries.parse import leading_time, parse_line
 from sidecar.entries.patterns import PatternCounter
 from sidecar.entries.redact import DEFAULT_RULES, Redactor
-from sidecar.lines import LogLine, detect_level
+from sidecar.lines import LEVEL_RANK, LogLine, detect_level
 from sidecar.ops.metrics import Metrics
+
+_WARN = LEVEL_RANK["warn"]
 
 
 @dataclass(frozen=True)
@@ -70,19 +72,37 @@ class Ingest:
         for name, _ in self.counter.patterns:
             metrics.pattern_matches.labels(source_id, name).inc(0)
 
-    def apply(self, lines: list[LogLine]) -> None:
-        """Redact, group and parse `lines` (ids already given) in place, and count them."""
+    def apply(self, lines: list[LogLine], first_id: int | None = None) -> None:
+        """Redact, group and parse `lines` in place, and count them. `first_id`: number them
+        from there in the same pass (else their ids are already given).
+
+        One loop over the batch, every line's work inline: a plain line after a plain entry
+        (the common case) starts an entry without asking the grouper, whose state is then
+        brought up to date only when a line needs it (see Grouper.is_plain_start)."""
         texts = [line.text for line in lines]
         redactions: dict[str, int] = {}
-        in_pem = self.redactor.redact(texts, redactions) if self.redactor.rules else []
-        pem = set(in_pem)
+        in_pem = set(self.redactor.redact(texts, redactions)) if self.redactor.rules else set()
         grouper, entry, assume_utc = self.grouper, self.entry, self.config.assume_utc
         grouper.begin(time.monotonic())
+        quick = grouper.mode == "auto" and not in_pem
+        rank, trace = grouper.rank, grouper.trace
+        stale: str | None = None  # the text of a first line the grouper has not been told of yet
+        next_id = first_id
         for index, line in enumerate(lines):
+            if next_id is not None:
+                line.id = next_id
+                next_id += 1
             text = texts[index]
             if text is not line.text:  # redacted (the same object otherwise)
                 line.text = text
-            joins = grouper.joined() if index in pem else grouper.continues(text)
+            if quick and trace is None and rank < _WARN and text[:1] not in MAYBE_CONTINUES:
+                joins = False  # a plain line after a plain entry: it starts the next one
+            else:
+                if stale is not None:
+                    grouper.plain_start(stale, rank)
+                    stale = None
+                joins = grouper.joined() if index in in_pem else grouper.continues(text)
+                rank, trace = grouper.rank, grouper.trace
             if joins and entry is not None:
                 line.entry, line.level, line.time = entry.id, entry.level, entry.time
                 continue
@@ -90,15 +110,22 @@ class Ingest:
             if text[:1] == "{" or "=" in text:
                 parsed = parse_line(text, assume_utc)
                 line.fields = parsed.fields
-                line.level = parsed.level or line.level
+                level = line.level = parsed.level or line.level
                 stamp = parsed.time
             else:  # the common plain line, without the Parsed object around it (hot path)
-                line.level = detect_level(text) or line.level
+                level = line.level = detect_level(text) or line.level
                 stamp = leading_time(text, assume_utc)
             if stamp is not None:
                 line.time = stamp
-            grouper.started(text, line.level)
+            if quick and grouper.is_plain_start(text):
+                stale, rank, trace = text, LEVEL_RANK[level] if level is not None else -1, None
+            else:
+                stale = None
+                grouper.started(text, level)
+                rank, trace = grouper.rank, grouper.trace
             entry = line
+        if stale is not None:
+            grouper.plain_start(stale, rank)
         self.entry = entry
         if self.metrics is not None:
             self._count(texts, redactions)

@@ -49,7 +49,7 @@ _GO_LINE = re2.compile(
 _RUBY_FRAME = re2.compile(r"^[\w./-]+\.rb:\d+:in ", _OPTIONS)
 # First characters of the lines that may continue an entry with no trace open and a first line
 # below warn: indentation, "", Caused by, Traceback, "--- End of", Ruby frames (any letter).
-_MAYBE_CONTINUES = frozenset(" \t-CT") | {""}
+MAYBE_CONTINUES = frozenset(" \t-CT") | {""}
 _TRACE_STARTS = frozenset("pfgST")
 _PYTHON_CHAIN = (
     "During handling of the above exception",
@@ -89,7 +89,7 @@ class Grouper:
             return False
         if self.mode == "auto":
             first = text[:1]
-            if first not in _MAYBE_CONTINUES and self.trace is None and self.rank < _WARN:
+            if first not in MAYBE_CONTINUES and self.trace is None and self.rank < _WARN:
                 self.indented = False
                 return False  # the common case: a plain line after a plain line
             joins = self._auto(text, first)
@@ -113,6 +113,17 @@ class Grouper:
                 self.trace = "go"
             elif text.startswith("Traceback (most recent call last):"):
                 self.trace = "python"
+
+    def is_plain_start(self, text: str) -> bool:
+        """Whether `started(text, level)` would open no trace (auto mode): then `plain_start`
+        sets the same state, and a caller may keep it in locals until the next line needs it."""
+        return text[:1] not in _TRACE_STARTS
+
+    def plain_start(self, text: str, rank: int) -> None:
+        """`started(text, level)` for a first line that opens no trace (`is_plain_start`)."""
+        self.lines, self.bytes, self.rank = 1, len(text), rank
+        self.indented = False
+        self.trace = None
 
     def joined(self) -> bool:
         """A line is part of the open entry whatever it says (a PEM block's body)."""
