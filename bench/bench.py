@@ -95,6 +95,17 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_write_calls(pid: int) -> int:
+    """write()-family system calls of one process so far (syscw of /proc/PID/io; 0 if unreadable)."""
+    try:
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            if line.startswith("syscw:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def proc_status_kb(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -294,6 +305,7 @@ class Window:
         self.wait0 = runqueue_wait_seconds(self.pid)
         self.busy0 = machine_busy_seconds()
         self.self0 = proc_cpu_seconds(os.getpid())
+        self.writes0 = proc_write_calls(self.pid)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -302,6 +314,7 @@ class Window:
         self.wait = runqueue_wait_seconds(self.pid) - self.wait0
         self.busy = machine_busy_seconds() - self.busy0
         self.bench_self = proc_cpu_seconds(os.getpid()) - self.self0
+        self.writes = proc_write_calls(self.pid) - self.writes0
 
     def others(self, client_cpu: float) -> float:
         """CPU seconds used by processes that are neither the sidecar nor this bench."""
@@ -311,6 +324,7 @@ class Window:
         w = max(self.wall, 1e-9)
         report.figure(scenario, "sidecar CPU (of one core)", f"{self.cpu / w * 100:.0f} % ({self.cpu:.2f} s in {w:.1f} s)")
         report.figure(scenario, "sidecar loop thread waiting for a CPU", f"{self.wait / w * 100:.0f} % of the time")
+        report.figure(scenario, "sidecar write() calls (sockets and files)", f"{self.writes} ({self.writes / w:.0f}/s)")
         if client_cpu is not None:
             report.figure(scenario, "client CPU (all client processes)", f"{client_cpu / w * 100:.0f} % ({client_cpu:.2f} s)")
         other = self.others(client_cpu or 0.0)
@@ -318,7 +332,7 @@ class Window:
         report.figure(scenario, "other processes' CPU on the machine",
                       f"{other / w * 100:.0f} % of one core ({ncpu} cores)")
         report.data.setdefault(scenario, {}).update({
-            "window_s": w, "sidecar_cpu_s": self.cpu, "sidecar_runqueue_wait_s": self.wait,
+            "window_s": w, "sidecar_cpu_s": self.cpu, "sidecar_runqueue_wait_s": self.wait, "sidecar_writes": self.writes,
             "client_cpu_s": client_cpu, "bench_cpu_s": self.bench_self, "other_cpu_s": other})
         if other / w > 0.2:
             report.note("WARNING: other processes used the CPUs during this run: figures are pessimistic")

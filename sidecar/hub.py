@@ -315,7 +315,9 @@ class Subscription:
         self.pending_lines = 0
         self.pending_bytes = 0
         self._queue: deque[Event] = deque()
-        self._wakeup = asyncio.Event()
+        # The reader's wake-up: a bare future, set once by the first event after it waits
+        # (an asyncio.Event did the same at twice the cost, paid per client per batch).
+        self._waiter: asyncio.Future[None] | None = None
         self.closed = False
 
     def wants(self, source: str) -> bool:
@@ -334,7 +336,7 @@ class Subscription:
             self.pending_lines += count
             self.pending_bytes += event.nbytes
         self._queue.append(event)
-        self._wakeup.set()
+        self._wake()
 
     def _record_drop(self, batch: Batch) -> None:
         self.metrics.lines_dropped.labels(batch.source).inc(len(batch.lines))
@@ -345,18 +347,25 @@ class Subscription:
         else:
             self.metrics.gaps.labels("slow-client").inc()
             self._queue.append(Gap(batch.source, len(batch.lines), "slow-client", batch.last_id))
-        self._wakeup.set()
+        self._wake()
 
     def close(self) -> None:
         """Ends the subscription: `next_events` returns what is left, then nothing."""
         self.closed = True
-        self._wakeup.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():  # cancelled with its reader
+                waiter.set_result(None)
 
     async def next_events(self) -> list[Event]:
         """Everything queued, waiting until there is something (or the subscription closes)."""
         while not self._queue and not self.closed:
-            self._wakeup.clear()
-            await self._wakeup.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
         events = list(self._queue)
         self._queue.clear()
         self.pending_lines = self.pending_bytes = 0

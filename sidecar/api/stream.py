@@ -14,7 +14,7 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Literal
 
@@ -191,10 +191,15 @@ class GuestEventSourceResponse(EventSourceResponse):
         cookie), and their chain of wrappers was a third of the cost of a send."""
         if self.deadline is None:
             await super()._send_with_timeout(send, message)
-        elif self.raw_send is not None and message.get("more_body"):
-            await self.deadline.send(self.raw_send, message)
-        else:
-            await self.deadline.send(send, message)
+            return
+        try:
+            if self.raw_send is not None and message.get("more_body"):
+                await self.deadline.send(self.raw_send, message)
+            else:
+                await self.deadline.send(send, message)
+        except BaseException:
+            self._send_interrupted = True  # as sse-starlette's own: no closing send after this one
+            raise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         transport = scope.get(TRANSPORT_KEY)
@@ -262,6 +267,8 @@ async def _events(
             chunk = backfill[start : start + BACKFILL_CHUNK]
             sent.inc(len(chunk))
             yield encode_lines(chunk, fmt)
+        frame_of = _frame_maker(keep, live, fmt)
+        lag = metrics.delivery_lag
         while not subscription.closed:
             # Everything queued since the last wake-up goes out in one send: under load that is
             # one write per client per wake-up instead of one per batch.
@@ -270,7 +277,7 @@ async def _events(
             oldest = None
             for event in await subscription.next_events():
                 if isinstance(event, Batch):
-                    frame = _batch_frame(event, keep, live, fmt)
+                    frame = frame_of(event)
                     if frame is None:
                         continue
                     oldest = oldest or event.created
@@ -279,7 +286,7 @@ async def _events(
                 else:
                     frames.append(encode_event(event, fmt))
             if oldest is not None:
-                metrics.delivery_lag.observe(time.monotonic() - oldest)
+                lag.observe(time.monotonic() - oldest)
                 sent.inc(count)
             if frames:
                 yield b"".join(frames) if len(frames) > 1 else frames[0]
@@ -298,11 +305,18 @@ def _keep(keep: LineFilter, selection: EntrySelection, since_ts: float | None):
     return lambda line: line.time >= since_ts and selection(line)
 
 
-def _batch_frame(batch: Batch, keep: LineFilter, live: LiveEntries | None, fmt: Format) -> bytes | None:
+def _frame_maker(keep: LineFilter, live: LiveEntries | None, fmt: Format) -> Callable[[Batch], bytes | None]:
+    """The stream's batch -> frame (None: nothing of it passes), chosen once per stream. An
+    unfiltered stream shares the batch's frame with every other unfiltered one."""
+    encode = _json_lines_frame if fmt == "json" else _text_frames
     if keep.keeps_all:
-        return batch.encoded(fmt, lambda lines: encode_lines(lines, fmt))
-    lines = live.select(batch) if live is not None else [line for line in batch.lines if keep.gate(line)]
-    return encode_lines(lines, fmt) if lines else None
+        return lambda batch: batch.encoded(fmt, encode)
+
+    def filtered(batch: Batch) -> bytes | None:
+        lines = live.select(batch) if live is not None else [line for line in batch.lines if keep.gate(line)]
+        return encode(lines) if lines else None
+
+    return filtered
 
 
 def encode_lines(lines: list[LogLine], fmt: Format) -> bytes:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from sidecar import __version__
+from sidecar.ops.loop_metrics import LoopCounter, LoopHistogram
 
 PREFIX = "log_sidecar"
 STREAM_CLOSE_REASONS = ("client", "send-timeout", "dead-peer", "shutdown", "server")
@@ -18,6 +19,7 @@ ERROR_REASONS = {
     "file": ("EACCES", "ENOENT", "unexpected"),
     "pod": ("stall", "broken", "unreachable", "unauthorized", "forbidden", "api"),
 }
+DELIVERY_LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 disable_created_metrics()  # the *_created series only add noise for counters that live as long as the process
 
 
@@ -35,7 +37,8 @@ class Metrics:
         self.lines_truncated = Counter(
             f"{PREFIX}_lines_truncated", "Lines cut at the maximum line length.", ["source"], registry=r
         )
-        self.lines_sent = Counter(f"{PREFIX}_lines_sent", "Lines sent to clients, over all streams.", ["format"], registry=r)
+        # Bumped once per client wake-up: lock-free, loop-only series (loop_metrics.py).
+        self.lines_sent = LoopCounter(f"{PREFIX}_lines_sent", "Lines sent to clients, over all streams.", ["format"], r)
         self.lines_dropped = Counter(
             f"{PREFIX}_lines_dropped", "Lines a slow client missed (it was sent a gap event).", ["source"], registry=r
         )
@@ -83,11 +86,10 @@ class Metrics:
         )
         self.build_info = Gauge(f"{PREFIX}_build_info", "Always 1; the version in a label.", ["version"], registry=r)
         self.build_info.labels(__version__).set(1)
-        self.delivery_lag = Histogram(
+        self.delivery_lag = LoopHistogram(
             f"{PREFIX}_delivery_lag_seconds",
             "Time from a line being read to its batch being handed to a client connection.",
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=r,
+            DELIVERY_LAG_BUCKETS, r,
         )
         # --- entries (sidecar/entries/ingest.py) ---
         self.redactions = Counter(

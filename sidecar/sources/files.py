@@ -98,6 +98,14 @@ FINGERPRINT_BYTES = 32
 HEAD_BYTES = 1024
 # Checks of files without news between two yields to the loop, during a poll round.
 YIELD_EVERY = 32
+# Fan-out pacing (pace_after): when handing a batch to the clients kept the loop busy for
+# PACE_FROM or longer, the next read waits PACE_SHARE of that time (at most PACE_AT_MOST).
+# Below PACE_FROM a pause buys nothing (one client, a few) and the loop's timers are
+# millisecond ones. A third: measured at 100 clients x 1,000 lines/s, a quarter less CPU
+# per line than no pause at the same p99; a full share halved the CPU but added 25 % to p99.
+PACE_FROM = 0.001
+PACE_SHARE = 1 / 3
+PACE_AT_MOST = 0.010
 MAX_ID_LENGTH = 128
 # Rotated files found by inode are only those changed after the file before them was opened,
 # less this much (file times come from a coarse kernel clock).
@@ -885,6 +893,22 @@ class FileSourceError(ValueError):
     like a bad setting, so the CLI reports it as one and exits."""
 
 
+def pace_after(delivering: float) -> float:
+    """How long to wait before the next read, given how long the clients took to be handed
+    the last batch. A wake-up costs each client the same whether it carries one line or ten,
+    so with many clients, reading as fast as lines come spends the loop on wake-ups: a pause
+    in proportion gives each wake-up more lines and gives CPU back to the pod (the guest
+    principle), at a latency cost smaller than the delivery itself. A file with more to
+    read is never paused for (FileSource._work), so throughput is not capped by it."""
+    return min(delivering * PACE_SHARE, PACE_AT_MOST) if delivering >= PACE_FROM else 0.0
+
+
+async def _pace(delivering: float) -> None:
+    pause = pace_after(delivering)
+    if pause:
+        await asyncio.sleep(pause)
+
+
 class FileSource:
     """Finds the files the patterns match, and owns one FileTailer per file."""
 
@@ -970,7 +994,10 @@ class FileSource:
             quiet = 0 if worked else quiet + 1
             if worked or quiet >= YIELD_EVERY:
                 quiet = 0
-                await asyncio.sleep(0)
+                yielded = time.monotonic()
+                await asyncio.sleep(0)  # the clients' tasks woken by this chunk run first
+                if worked and not more:
+                    await _pace(time.monotonic() - yielded)
 
     def _lazy_reading(self, lazy: bool) -> None:
         """While no client watches any file source, inotify is not listened to: the files are
