@@ -59,11 +59,20 @@ def load_settings(cli_args: list[str], **overrides: object) -> Settings | None:
         return None
 
 
+def without_pydantic_v1() -> None:
+    """FastAPI imports `pydantic.v1` (the whole Pydantic 1 copy) on the first route, only to
+    ask whether an annotation is a v1 model: 1.5 MB of RSS and 60 ms of start in every pod,
+    for models this process never has. Marked missing, FastAPI takes its path for a Pydantic
+    without v1 (ImportError: not a v1 model). Only for the serving process, never on import."""
+    sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
+
+
 def serve(cli_args: list[str], jobs: list[Callable[[], object]] | None = None, **overrides: object) -> int:
     settings = load_settings(cli_args, **overrides)
     if settings is None:
         return 2
     configure_logging(settings.log_level)
+    without_pydantic_v1()
     from sidecar.app import build_app
     from sidecar.ops import server
 

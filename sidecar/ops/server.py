@@ -144,7 +144,31 @@ class TransportScope:
 
 
 class SidecarServer(uvicorn.Server):
-    """uvicorn's server, but SIGTERM/SIGINT end it with status 0 instead of being re-raised."""
+    """uvicorn's server, but SIGTERM/SIGINT end it with status 0 instead of being re-raised,
+    and its housekeeping tick comes once a second instead of ten times."""
+
+    _exit_requested: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        """uvicorn's loop of ticks. Its tick refreshes the Date header (once a second anyway)
+        and looks for an exit; an exit asked for by a signal now wakes it at once, so the
+        other nine wake-ups a second, paid in every pod with or without clients, are gone.
+        A `should_exit` set any other way is seen within the second."""
+        self._loop = asyncio.get_running_loop()
+        self._exit_requested = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 10) % 864000  # on_tick counts tenths: every tick is a whole second
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit_requested.wait(), 1.0)
+            should_exit = await self.on_tick(counter)
+
+    def handle_exit(self, sig: int, frame) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None and self._exit_requested is not None:
+            self._loop.call_soon_threadsafe(self._exit_requested.set)  # safe from a signal handler
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:

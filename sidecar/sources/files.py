@@ -98,6 +98,9 @@ FINGERPRINT_BYTES = 32
 HEAD_BYTES = 1024
 # Checks of files without news between two yields to the loop, during a poll round.
 YIELD_EVERY = 32
+# Seconds between reads while no client watches (FileSource._lazy_reading): each read then
+# takes a second of lines at once, and its fixed cost (a directory scan, a wake-up) is paid once.
+LAZY_POLL_INTERVAL = 1.0
 # Fan-out pacing (pace_after): when handing a batch to the clients kept the loop busy for
 # PACE_FROM or longer, the next read waits PACE_SHARE of that time (at most PACE_AT_MOST).
 # Below PACE_FROM a pause buys nothing (one client, a few) and the loop's timers are
@@ -954,11 +957,11 @@ class FileSource:
         await self._sleep_until(loop, min(next_poll, self._earliest_deadline(next_poll)))
         now = loop.time()
         if now >= next_poll or self._check_all:
-            self._lazy_reading(not self.hub.watched(t.id for t in self.tailers.values()))
+            lazy = self._lazy_reading(not self.hub.watched(t.id for t in self.tailers.values()))
             self._check_all = False
             self._discover(initial=False)
             due = list(self.tailers.values())
-            next_poll = now + self.settings.poll_interval
+            next_poll = now + (max(self.settings.poll_interval, LAZY_POLL_INTERVAL) if lazy else self.settings.poll_interval)
             for tailer in due:
                 self._count_late_writes(tailer)
         else:
@@ -999,13 +1002,15 @@ class FileSource:
                 if worked and not more:
                     await _pace(time.monotonic() - yielded)
 
-    def _lazy_reading(self, lazy: bool) -> None:
+    def _lazy_reading(self, lazy: bool) -> bool:
         """While no client watches any file source, inotify is not listened to: the files are
-        read on the poll rounds only (every `poll_interval`), which turns a thousand wake-ups a
-        second into four. Buffer, metrics and states stay right, only later. Events kept by the
-        kernel meanwhile are taken at each round (new files, deleted directories)."""
+        read on the poll rounds only, once a second (LAZY_POLL_INTERVAL, or `poll_interval` if
+        longer), which turns a thousand wake-ups a second into one. Buffer, metrics and states
+        stay right, only later. Events kept by the kernel meanwhile are taken at each round
+        (new files, deleted directories). Returns whether reading is lazy now (never without
+        inotify: polling is then the only way changes are seen, at `poll_interval`)."""
         if self._watcher is None:
-            return
+            return False
         if lazy:
             self._watcher.pause()
             self._watcher.drain()  # what it marks is looked at in this round anyway
@@ -1013,6 +1018,7 @@ class FileSource:
                 self._wake.clear()
         else:
             self._watcher.resume()
+        return lazy
 
     def _on_subscribe(self, subscription: Subscription) -> None:
         """A client came: back to reading on every inotify event, catching up right away."""
