@@ -393,3 +393,26 @@ def test_a_port_in_use_is_a_clear_exit_2() -> None:
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_serving_process_never_loads_pydantic_v1(tmp_path: Path) -> None:
+    # What `serve` does before building the app; the app's routes, validation and OpenAPI must
+    # all work with pydantic.v1 missing (FastAPI then treats no annotation as a v1 model).
+    (tmp_path / "app.log").write_text("hello\n")
+    script = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from sidecar.cli import load_settings, without_pydantic_v1\n"
+        "without_pydantic_v1()\n"
+        "from sidecar.app import build_app\n"
+        f"app = build_app(load_settings([], files=[{str(tmp_path / '*.log')!r}], auth='none'))\n"
+        "client = TestClient(app)\n"
+        "assert client.get('/api/lines', params={'limit': 'x'}).status_code == 400\n"
+        "assert client.get('/api/openapi.json').status_code == 200\n"
+        "assert sys.modules.get('pydantic.v1') is None, 'pydantic.v1 was imported'\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
