@@ -961,7 +961,8 @@ class FileSource:
             self._check_all = False
             self._discover(initial=False)
             due = list(self.tailers.values())
-            next_poll = now + (max(self.settings.poll_interval, LAZY_POLL_INTERVAL) if lazy else self.settings.poll_interval)
+            interval = self.settings.poll_interval
+            next_poll = now + (max(interval, LAZY_POLL_INTERVAL) if lazy else interval)
             for tailer in due:
                 self._count_late_writes(tailer)
         else:
