@@ -1430,14 +1430,15 @@ def ladder_run(report: Report, kind: str, fmt: str, staged: Path, quick: bool) -
             step = {"rate": rate, "achieved_rate": writer["achieved_rate"], "expected": expected, "received": received,
                     "gaps": gaps, "out_of_order": ooo, "p50_ms": p50 / 1e6 if p50 is not None else None,
                     "p99_ms": p99 / 1e6 if p99 is not None else None, "cpu_s": window.cpu,
-                    "cpu_us_per_line": cpu_line * 1e6, "clean": clean, "writer_late_max_ms": writer["late_max_ms"]}
+                    "cpu_us_per_line": cpu_line * 1e6, "write_calls": window.writes, "clean": clean, "writer_late_max_ms": writer["late_max_ms"]}
             steps.append(step)
             report.figure(name, f"{rate:>7,} lines/s: p50 / p99, lost",
                           f"{fmt_ms(p50)} / {fmt_ms(p99)}, {expected - received}",
                           f"p99 <= {LADDER_P99_MS:g} ms, 0", clean)
             report.note(f"{rate:,}/s: {received}/{expected} lines, {gaps} gaps, CPU {window.cpu / window.wall * 100:.0f} % "
                         f"of a core (loop waiting for a CPU {window.wait / window.wall * 100:.0f} % of the time, other "
-                        f"processes {window.others(0) / window.wall:.2f} cores), {cpu_line * 1e6:.2f} us per line; writer {writer['achieved_rate']:,.0f}/s, "
+                        f"processes {window.others(0) / window.wall:.2f} cores), {cpu_line * 1e6:.2f} us per line, {window.writes:,} write() "
+                        f"calls; writer {writer['achieved_rate']:,.0f}/s, "
                         f"late max {writer['late_max_ms']:.1f} ms")
             if not clean:
                 break

@@ -158,7 +158,7 @@ def _reference_apply(ingest, lines: list[LogLine], first_id: int) -> None:
 
     texts = [line.text for line in lines]
     pem = set(ingest.redactor.redact(texts, {}))
-    grouper, entry = ingest.grouper, ingest.entry
+    grouper, entry, utc = ingest.grouper, ingest.entry, ingest.config.assume_utc
     grouper.begin(time.monotonic())
     for index, line in enumerate(lines):
         line.id, line.text = first_id + index, texts[index]
@@ -167,17 +167,18 @@ def _reference_apply(ingest, lines: list[LogLine], first_id: int) -> None:
             line.entry, line.level, line.time = entry.id, entry.level, entry.time
             continue
         line.entry = line.id
-        parsed = parse_line(line.text)
+        parsed = parse_line(line.text, utc)
         line.fields, line.level = parsed.fields, parsed.level or line.level
-        stamp = parsed.time if line.text[:1] == "{" or "=" in line.text else leading_time(line.text)
+        stamp = parsed.time if line.text[:1] == "{" or "=" in line.text else leading_time(line.text, utc)
         line.time = stamp if stamp is not None else line.time
         grouper.started(line.text, line.level)
         entry = line
     ingest.entry = entry
 
 
+@pytest.mark.parametrize("assume_utc", [False, True])
 @pytest.mark.parametrize("mode", ["auto", "off", r"^\d{4}-"])
-def test_the_one_pass_ingest_groups_and_parses_as_the_rules_say(mode: str) -> None:
+def test_the_one_pass_ingest_groups_and_parses_as_the_rules_say(mode: str, assume_utc: bool) -> None:
     """Traces of every kind, plain, JSON and logfmt lines and a PEM block, shuffled into batches
     of every size: the single-pass stage (which keeps the grouper's common case in locals)
     gives every line the same entry, level, time and fields as one grouper call per line."""
@@ -189,9 +190,11 @@ def test_the_one_pass_ingest_groups_and_parses_as_the_rules_say(mode: str) -> No
     blocks = [PYTHON, PYTHON_BARE, JAVA, KOTLIN, GO_PANIC, GO_DUMP, NODE, DOTNET, RUBY, "2026-11-26T12:00:00Z INFO plain one",
               "WARN retry 3", "ERROR failed", '{"level":"error","msg":"x"}', "ts=1 level=warn msg=slow",
               "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\nkqhkiG9w0BAQE\n-----END PRIVATE KEY-----",
-              "  indented after plain", "", "Caused by: nothing before", "T starts with T", "plain"]
+              "  indented after plain", "", "Caused by: nothing before", "T starts with T", "plain",
+              "I1202 01:02:03.123456 klog line", "E1202 01:02:04.000001 klog error", "2026-11-26 12:00:00 zone-less",
+              "2026-11-26T12:00:00+01:00 WARN zoned", "2026-11-26T12:00:00,123Z comma"]
     texts = "\n".join(rng.choice(blocks) for _ in range(300)).split("\n")
-    config = IngestConfig(multiline=mode, multiline_max_lines=7)
+    config = IngestConfig(multiline=mode, multiline_max_lines=7, assume_utc=assume_utc)
     fast, slow = Ingest("a", config, None), Ingest("a", config, None)
     at, joined = 0, 0
     while at < len(texts):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from sidecar.entries.multiline import MAYBE_CONTINUES, Grouper
+from sidecar.entries.multiline import MAYBE_CONTINUES, TRACE_STARTS, Grouper
 from sidecar.entries.parse import leading_time, parse_line
 from sidecar.entries.patterns import PatternCounter
 from sidecar.entries.redact import DEFAULT_RULES, Redactor
@@ -19,6 +19,7 @@ from sidecar.lines import LEVEL_RANK, LogLine, detect_level
 from sidecar.ops.metrics import Metrics
 
 _WARN = LEVEL_RANK["warn"]
+_RANK: dict[str | None, int] = {None: -1, **LEVEL_RANK}
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class Ingest:
 
         One loop over the batch, every line's work inline: a plain line after a plain entry
         (the common case) starts an entry without asking the grouper, whose state is then
-        brought up to date only when a line needs it (see Grouper.is_plain_start)."""
+        brought up to date only when a line needs it (see Grouper.plain_start)."""
         texts = [line.text for line in lines]
         redactions: dict[str, int] = {}
         in_pem = set(self.redactor.redact(texts, redactions)) if self.redactor.rules else set()
@@ -95,7 +96,8 @@ class Ingest:
             text = texts[index]
             if text is not line.text:  # redacted (the same object otherwise)
                 line.text = text
-            if quick and trace is None and rank < _WARN and text[:1] not in MAYBE_CONTINUES:
+            first = text[:1]
+            if quick and trace is None and rank < _WARN and first not in MAYBE_CONTINUES:
                 joins = False  # a plain line after a plain entry: it starts the next one
             else:
                 if stale is not None:
@@ -107,23 +109,29 @@ class Ingest:
                 line.entry, line.level, line.time = entry.id, entry.level, entry.time
                 continue
             line.entry = line.id
-            if text[:1] == "{" or "=" in text:
+            entry = line
+            if first == "{" or "=" in text:
                 parsed = parse_line(text, assume_utc)
                 line.fields = parsed.fields
                 level = line.level = parsed.level or line.level
-                stamp = parsed.time
+                if parsed.time is not None:
+                    line.time = parsed.time
             else:  # the common plain line, without the Parsed object around it (hot path)
-                level = line.level = detect_level(text) or line.level
-                stamp = leading_time(text, assume_utc)
-            if stamp is not None:
-                line.time = stamp
-            if quick and grouper.is_plain_start(text):
-                stale, rank, trace = text, LEVEL_RANK[level] if level is not None else -1, None
+                level = detect_level(text)
+                if level is None:
+                    level = line.level
+                else:
+                    line.level = level
+                if text[4:5] == "-" or assume_utc:  # else leading_time finds no time (its first test)
+                    stamp = leading_time(text, assume_utc)
+                    if stamp is not None:
+                        line.time = stamp
+            if quick and first not in TRACE_STARTS:  # it opens no trace (see Grouper.plain_start)
+                stale, rank, trace = text, _RANK[level], None
             else:
                 stale = None
                 grouper.started(text, level)
                 rank, trace = grouper.rank, grouper.trace
-            entry = line
         if stale is not None:
             grouper.plain_start(stale, rank)
         self.entry = entry

@@ -50,7 +50,8 @@ _RUBY_FRAME = re2.compile(r"^[\w./-]+\.rb:\d+:in ", _OPTIONS)
 # First characters of the lines that may continue an entry with no trace open and a first line
 # below warn: indentation, "", Caused by, Traceback, "--- End of", Ruby frames (any letter).
 MAYBE_CONTINUES = frozenset(" \t-CT") | {""}
-_TRACE_STARTS = frozenset("pfgST")
+# First characters of the lines that may open a Go or Python trace (see `started`).
+TRACE_STARTS = frozenset("pfgST")
 _PYTHON_CHAIN = (
     "During handling of the above exception",
     "The above exception was the direct cause",
@@ -108,19 +109,17 @@ class Grouper:
         self.rank = LEVEL_RANK[level] if level is not None else -1
         self.indented = False
         self.trace = None
-        if self.mode == "auto" and text[:1] in _TRACE_STARTS:
+        if self.mode == "auto" and text[:1] in TRACE_STARTS:
             if text.startswith(("panic: ", "fatal error: ", "goroutine ", "SIGQUIT", "SIGABRT", "SIGSEGV")):
                 self.trace = "go"
             elif text.startswith("Traceback (most recent call last):"):
                 self.trace = "python"
 
-    def is_plain_start(self, text: str) -> bool:
-        """Whether `started(text, level)` would open no trace (auto mode): then `plain_start`
-        sets the same state, and a caller may keep it in locals until the next line needs it."""
-        return text[:1] not in _TRACE_STARTS
-
     def plain_start(self, text: str, rank: int) -> None:
-        """`started(text, level)` for a first line that opens no trace (`is_plain_start`)."""
+        """`started(text, level)` for a first line that opens no trace: one whose first
+        character is not in TRACE_STARTS, in auto mode. A caller may keep that state in locals
+        until the next line needs it (the ingest stage does: a method call per line was a
+        tenth of its cost)."""
         self.lines, self.bytes, self.rank = 1, len(text), rank
         self.indented = False
         self.trace = None
