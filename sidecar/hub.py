@@ -20,7 +20,7 @@ from typing import Any
 
 from sidecar.entries.ingest import Ingest, IngestConfig
 from sidecar.lines import LogLine, held_bytes
-from sidecar.ops.metrics import Metrics
+from sidecar.ops.metrics import Metrics, ReadCounters
 
 # A line costs its text plus the Python objects around it (the Struct, its str, float and int,
 # deque and list slots: ~210 bytes measured); counted so the byte bounds are honest.
@@ -122,6 +122,7 @@ class SourceRecord:
     last_line_time: float | None = None  # the newest line's own time, for last_line_timestamp_seconds
     level_counts: dict[str | None, int] = field(default_factory=dict)  # lines_total{level}
     released: bool = False  # its metric series were removed (release_ended)
+    counters: ReadCounters | None = None  # its read series, None until looked up (again)
 
     def to_json(self) -> dict:
         return {
@@ -449,6 +450,7 @@ class Hub:
             if record.ended_at is not None and now - record.ended_at >= retention and not record.released:
                 record.buffer.clear()
                 record.released = True
+                record.counters = None
                 self.metrics.forget_source(record.id)
 
     def next_id(self) -> int:
@@ -474,9 +476,10 @@ class Hub:
         record.lines_seen += len(lines)
         record.last_line_time = lines[-1].time
         _count_levels(record.level_counts, lines)
-        self.metrics.lines_read.labels(source_id).inc(len(lines))
+        counters = record.counters or self._read_counters(record)
+        counters.lines_read.inc(len(lines))
         if evicted:
-            self.metrics.lines_evicted.labels(source_id).inc(evicted)
+            counters.lines_evicted.inc(evicted)
         batch = Batch(source_id, lines, nbytes)
         for subscriber in self._subscribers:
             if subscriber.wants(source_id):
@@ -557,8 +560,13 @@ class Hub:
         return lines
 
     def record_bytes(self, source_id: str, count: int) -> None:
-        self.sources[source_id].bytes_seen += count
-        self.metrics.bytes_read.labels(source_id).inc(count)
+        record = self.sources[source_id]
+        record.bytes_seen += count
+        (record.counters or self._read_counters(record)).bytes_read.inc(count)
+
+    def _read_counters(self, record: SourceRecord) -> ReadCounters:
+        record.counters = self.metrics.read_counters(record.id)
+        return record.counters
 
     def announce(self, source_id: str, change: str, **detail: Any) -> None:
         event = SourceChange(source_id, change, detail, self.last_id, time.time())

@@ -575,3 +575,30 @@ def test_a_huge_file_does_not_hold_back_another_file(tmp_path: Path) -> None:
     assert sum(len(b.lines) for b in batches if b.source == "big.log") == 200_001
     assert order.index("small.log") < len(order) - 1 - order[::-1].index("big.log")  # before big's end
     assert order.index("small.log") <= 2  # within a chunk or two of big's first
+
+
+def test_the_run_loop_wakeup_returns_when_set_or_at_its_deadline() -> None:
+    """The flag FileSource sleeps on: set before the sleep, set during it, or neither."""
+    from sidecar.sources.files import Wakeup
+
+    async def main() -> tuple[float, float, float, bool]:
+        loop = asyncio.get_running_loop()
+        wake = Wakeup()
+        wake.set()
+        start = loop.time()
+        await wake.wait_until(loop, start + 5)  # already set: at once
+        already = loop.time() - start
+        wake.clear()
+        start = loop.time()
+        await wake.wait_until(loop, start + 0.05)  # nobody sets it: the deadline
+        deadline = loop.time() - start
+        start = loop.time()
+        loop.call_later(0.02, wake.set)
+        await wake.wait_until(loop, start + 5)  # set while sleeping
+        woken = loop.time() - start
+        return already, deadline, woken, wake.is_set
+
+    already, deadline, woken, is_set = run_coroutine(main())
+    assert already < 0.01
+    assert 0.045 <= deadline < 1
+    assert 0.015 <= woken < 1 and is_set

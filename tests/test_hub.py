@@ -184,6 +184,10 @@ def test_source_series_are_born_at_zero_and_removed_when_released() -> None:
     assert registry.get_sample_value("log_sidecar_lines_read_total", {"source": "b"}) == 0
     hub.set_state("a", "following")  # back again: born again
     assert registry.get_sample_value("log_sidecar_lines_read_total", {"source": "a"}) == 0
+    publish(hub, "a", "y", "z")  # and counted in the new series, not in the removed ones
+    hub.record_bytes("a", 4)
+    assert registry.get_sample_value("log_sidecar_lines_read_total", {"source": "a"}) == 2
+    assert registry.get_sample_value("log_sidecar_bytes_read_total", {"source": "a"}) == 4
 
 
 def test_parsed_fields_count_against_the_byte_bound() -> None:

@@ -79,7 +79,7 @@ from sidecar.hub import Gap, Hub, Subscription
 from sidecar.lines import LogLine, leading_time, utf8_prefix
 
 try:  # Linux only; elsewhere the source polls.
-    from inotify_simple import Event, INotify
+    from inotify_simple import Event, INotify, parse_events
     from inotify_simple import flags as inotify_flags
 except ImportError:  # pragma: no cover - non-Linux
     Event = tuple  # type: ignore[assignment,misc]
@@ -780,6 +780,12 @@ class FileTailer:
 # --- directory watching ---
 
 
+# inotify reads: whole events only, each at most 16 bytes + NAME_MAX + 1 (the kernel's EINVAL
+# for a buffer too small cannot happen at this size).
+EVENTS_READ_BYTES = 65_536
+EVENT_MAX_BYTES = 16 + 256
+
+
 class DirectoryWatcher:
     """inotify on directories, delivered on the event loop as soon as the kernel has events."""
 
@@ -836,11 +842,19 @@ class DirectoryWatcher:
         return self.by_wd.get(wd, set())
 
     def _readable(self) -> None:
+        events = []
         try:
-            events = self.inotify.read(timeout=0)
+            # A plain read of the non-blocking descriptor, until it is empty: INotify.read asks
+            # FIONREAD first, one more system call for every line when lines come one at a time.
+            while True:
+                data = os.read(self.inotify.fileno(), EVENTS_READ_BYTES)
+                events += parse_events(data)
+                if len(data) < EVENTS_READ_BYTES - EVENT_MAX_BYTES:
+                    break
+        except BlockingIOError:
+            pass  # nothing (more) to read
         except OSError as error:
             logger.warning("reading inotify events failed: %s", error)
-            return
         if events:
             self.on_events(events)
 
@@ -896,6 +910,40 @@ class FileSourceError(ValueError):
     like a bad setting, so the CLI reports it as one and exits."""
 
 
+class Wakeup:
+    """A flag the run loop sleeps on until it is set or a deadline comes. An asyncio.Event
+    under asyncio.timeout did the same with a Timeout object, a timer and a cancellation per
+    sleep: a few per cent of the CPU of a line read when lines come one at a time."""
+
+    def __init__(self) -> None:
+        self.is_set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self.is_set = True
+        _resolve(self._waiter)
+
+    def clear(self) -> None:
+        self.is_set = False
+
+    async def wait_until(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """Return once set (at once if it is) or at loop time `when`."""
+        if self.is_set or when <= loop.time():
+            return
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_at(when, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 def pace_after(delivering: float) -> float:
     """How long to wait before the next read, given how long the clients took to be handed
     the last batch. A wake-up costs each client the same whether it carries one line or ten,
@@ -928,7 +976,7 @@ class FileSource:
         self._check_all = False
         self._watcher: DirectoryWatcher | None = None
         self._watch_failed = False
-        self._wake: asyncio.Event | None = None
+        self._wake: Wakeup | None = None
         # Here rather than in run(): with watch=inotify, a missing inotify fails the start.
         self._start_watching()
         self.checkpoint: Checkpoint | None = None
@@ -938,7 +986,7 @@ class FileSource:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()
         if self._watcher is not None:
             self._watcher.attach(loop)
             self.hub.on_subscribe(self._on_subscribe)
@@ -1058,13 +1106,7 @@ class FileSource:
         assert self._wake is not None
         if self._dirty or self._rescan or self._check_all:
             return
-        delay = when - loop.time()
-        if delay > 0:
-            try:
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+        await self._wake.wait_until(loop, when)
         self._wake.clear()
 
     def _earliest_deadline(self, default: float) -> float:
