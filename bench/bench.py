@@ -1430,7 +1430,8 @@ def ladder_run(report: Report, kind: str, fmt: str, staged: Path, quick: bool) -
             step = {"rate": rate, "achieved_rate": writer["achieved_rate"], "expected": expected, "received": received,
                     "gaps": gaps, "out_of_order": ooo, "p50_ms": p50 / 1e6 if p50 is not None else None,
                     "p99_ms": p99 / 1e6 if p99 is not None else None, "cpu_s": window.cpu,
-                    "cpu_us_per_line": cpu_line * 1e6, "write_calls": window.writes, "clean": clean, "writer_late_max_ms": writer["late_max_ms"]}
+                    "cpu_us_per_line": cpu_line * 1e6, "write_calls": window.writes, "clean": clean,
+                    "writer_late_max_ms": writer["late_max_ms"]}
             steps.append(step)
             report.figure(name, f"{rate:>7,} lines/s: p50 / p99, lost",
                           f"{fmt_ms(p50)} / {fmt_ms(p99)}, {expected - received}",
